@@ -1,0 +1,3 @@
+"""OneTask: a real-time task backend."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,213 @@
+"""create_app(settings): routers, error handlers, and the real-time machinery's lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, PlainTextResponse
+from redis.asyncio import Redis
+from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from onetask import __version__
+from onetask.auth.ratelimit import MemoryFailureCounter, RedisFailureCounter
+from onetask.auth.router import router as auth_router
+from onetask.auth.router import users as users_router
+from onetask.auth.service import LoginLimits
+from onetask.config import Settings
+from onetask.db.engine import Database
+from onetask.db.migrate import upgrade_async
+from onetask.errors import Problem, install_error_handlers, problem_response
+from onetask.events.outbox import EVENTS_COMMITTED
+from onetask.logs import install_redaction
+from onetask.metrics import Metrics
+from onetask.realtime.broker import create_broker
+from onetask.realtime.endpoints import router as ws_router
+from onetask.realtime.hub import Hub
+from onetask.realtime.relay import Relay
+from onetask.tasks.router import router as tasks_router
+from onetask.workspaces.router import router as workspaces_router
+
+log = logging.getLogger("onetask")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    install_redaction()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running(app, settings):
+            yield
+
+    app = FastAPI(
+        title="OneTask",
+        version=__version__,
+        description="Workspaces of tasks, a notification inbox and focus sessions, "
+        "with every change pushed over WebSockets. The WebSocket contract is at "
+        "`/asyncapi.json`.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["ETag"],
+        )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+
+    api = APIRouter(prefix="/api/v1")
+    for router in (auth_router, users_router, workspaces_router, tasks_router, ws_router):
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(_operations_router())
+    app.openapi_schema = None
+    _register_problem_schema(app)
+    return app
+
+
+@asynccontextmanager
+async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """Start database, broker, relay and hub; stop them in reverse, sockets first."""
+    metrics: Metrics = app.state.metrics
+    database = Database(settings)
+    if settings.auto_migrate:
+        await upgrade_async(settings.resolved_database_url)
+    broker = create_broker(settings.broker_url, settings.broker_namespace)
+    hub = Hub(settings, database, metrics)
+    relay = Relay(
+        database,
+        broker,
+        metrics,
+        sweep_interval_s=settings.relay_sweep_interval_s,
+        retention_s=settings.event_retention_s,
+    )
+    database.listeners[EVENTS_COMMITTED] = relay.notify
+    app.state.database, app.state.hub, app.state.broker = database, hub, broker
+    app.state.login_limits = _login_limits(settings)
+    await broker.start(hub.on_event, hub.on_broker_reconnect)
+    await hub.start()
+    await relay.start()
+    try:
+        yield
+    finally:
+        await hub.stop()
+        await relay.stop()
+        await broker.close()
+        await database.dispose()
+
+
+def _login_limits(settings: Settings) -> LoginLimits:
+    counter = (
+        MemoryFailureCounter(settings.login_window_s)
+        if settings.uses_memory_broker
+        else RedisFailureCounter(
+            Redis.from_url(settings.broker_url), settings.login_window_s, settings.broker_namespace
+        )
+    )
+    return LoginLimits(
+        counter, settings.login_max_failures_per_account, settings.login_max_failures_per_address
+    )
+
+
+def _operations_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", responses={503: {"model": Problem}})
+    async def readyz(request: Request) -> Any:
+        database: Database = request.app.state.database
+        try:
+            async with database.session(write=False) as session:
+                await session.execute(text("SELECT 1"))
+            database_ok = True
+        except Exception:
+            database_ok = False
+        broker_ok = await request.app.state.broker.ping()
+        if database_ok and broker_ok:
+            return {"status": "ready", "database": "ok", "broker": "ok"}
+        down = [n for n, ok in (("database", database_ok), ("broker", broker_ok)) if not ok]
+        return problem_response(503, "Not ready", f"Unreachable: {', '.join(down)}.", "unavailable")
+
+    @router.get("/metrics", response_class=PlainTextResponse)
+    async def metrics(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(
+            request.app.state.metrics.render(), media_type="text/plain; version=0.0.4"
+        )
+
+    return router
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+            Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        schema["components"]["schemas"].setdefault(
+            "ProblemField", Problem.model_json_schema()["$defs"]["ProblemField"]
+        )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+class BodyLimit:
+    """413 problem+json for request bodies over the limit, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response: JSONResponse = problem_response(
+            413,
+            "Payload too large",
+            f"Request bodies are limited to {self.max_bytes} bytes.",
+            "payload-too-large",
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass

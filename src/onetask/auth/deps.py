@@ -1,0 +1,51 @@
+"""Annotated dependencies: the settings, the signed-in user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import OAuth2PasswordBearer
+from starlette.requests import HTTPConnection
+
+from onetask.auth import repository
+from onetask.auth.service import LoginLimits
+from onetask.auth.tokens import InvalidToken, decode_access_token
+from onetask.config import Settings
+from onetask.db.deps import DbSession
+from onetask.db.models import User
+from onetask.errors import Unauthorized
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+
+
+def get_settings(conn: HTTPConnection) -> Settings:
+    settings: Settings = conn.app.state.settings
+    return settings
+
+
+def get_login_limits(conn: HTTPConnection) -> LoginLimits:
+    limits: LoginLimits = conn.app.state.login_limits
+    return limits
+
+
+AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_current_user(
+    session: DbSession, settings: AppSettings, token: Annotated[str | None, Depends(_bearer)]
+) -> User:
+    if not token:
+        raise Unauthorized("Sign in: send `Authorization: Bearer <access token>`.")
+    try:
+        claims = decode_access_token(token, settings.signing_key)
+    except InvalidToken as exc:
+        raise Unauthorized(f"Access token rejected: {exc.reason}.") from exc
+    user = await repository.get_user(session, claims.user_id)
+    if user is None:
+        raise Unauthorized("Access token rejected: the account no longer exists.")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+LoginLimitsDep = Annotated[LoginLimits, Depends(get_login_limits)]

@@ -1,0 +1,54 @@
+"""All SQL of the auth domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onetask.db.models import RefreshToken, User
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def find_user_by_login(session: AsyncSession, login: str) -> User | None:
+    condition = (
+        User.email == login.lower() if "@" in login else func.lower(User.username) == login.lower()
+    )
+    return (await session.execute(select(User).where(condition))).scalar_one_or_none()
+
+
+async def login_taken(session: AsyncSession, email: str, username: str) -> str | None:
+    if (await session.execute(select(User.id).where(User.email == email))).first():
+        return "email"
+    query = select(User.id).where(func.lower(User.username) == username.lower())
+    if (await session.execute(query)).first():
+        return "username"
+    return None
+
+
+async def add_user(session: AsyncSession, user: User) -> User:
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def add_refresh_token(session: AsyncSession, token: RefreshToken) -> None:
+    session.add(token)
+    await session.flush()
+
+
+async def find_refresh_token(session: AsyncSession, digest: str) -> RefreshToken | None:
+    query = select(RefreshToken).where(RefreshToken.token_hash == digest).with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def revoke_family(session: AsyncSession, family_id: str, at: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )

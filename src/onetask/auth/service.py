@@ -1,0 +1,117 @@
+"""Registration, login, token rotation and profile rules."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onetask.auth import repository
+from onetask.auth.passwords import hash_password, verify_password
+from onetask.auth.ratelimit import FailureCounter
+from onetask.auth.schemas import RegisterIn, TokenPair, UserPatch
+from onetask.auth.tokens import issue_access_token, new_refresh_token, refresh_token_digest
+from onetask.config import Settings
+from onetask.db.models import RefreshToken, User
+from onetask.db.types import utcnow
+from onetask.errors import Conflict, TooManyRequests, Unauthorized
+
+
+class RefreshTokenReused(Unauthorized):
+    """Raised after the family was revoked: the caller commits, then reports it."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    counter: FailureCounter
+    per_account: int
+    per_address: int
+
+
+async def register(session: AsyncSession, data: RegisterIn) -> User:
+    taken = await repository.login_taken(session, data.email, data.username)
+    if taken:
+        raise Conflict(f"An account with this {taken} already exists.")
+    user = User(
+        email=data.email,
+        username=data.username,
+        full_name=data.full_name,
+        timezone=data.timezone,
+        password_hash=await hash_password(data.password),
+    )
+    return await repository.add_user(session, user)
+
+
+async def login(
+    session: AsyncSession,
+    settings: Settings,
+    limits: LoginLimits,
+    *,
+    login: str,
+    password: str,
+    address: str,
+) -> TokenPair:
+    keys = [
+        (f"account:{login.lower()}", limits.per_account),
+        (f"address:{address}", limits.per_address),
+    ]
+    for key, limit in keys:
+        failures, retry_after = await limits.counter.count(key)
+        if failures >= limit:
+            raise TooManyRequests("Too many failed logins; try again later.", retry_after)
+    user = await repository.find_user_by_login(session, login)
+    if not await verify_password(user.password_hash if user else None, password) or not user:
+        for key, _ in keys:
+            await limits.counter.add(key)
+        raise Unauthorized("Incorrect username or password.")
+    return await _issue_pair(session, settings, user.id, family_id=secrets.token_hex(16))
+
+
+async def refresh(session: AsyncSession, settings: Settings, token: str) -> TokenPair:
+    stored = await repository.find_refresh_token(session, refresh_token_digest(token))
+    now = utcnow()
+    if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+        raise Unauthorized("The refresh token is invalid or expired.")
+    if stored.used_at is not None:
+        # A rotated token came back: someone holds a copy. End the whole family.
+        await repository.revoke_family(session, stored.family_id, now)
+        raise RefreshTokenReused(
+            "The refresh token was already used; every session of it is now revoked."
+        )
+    stored.used_at = now
+    return await _issue_pair(session, settings, stored.user_id, family_id=stored.family_id)
+
+
+async def logout(session: AsyncSession, token: str) -> None:
+    stored = await repository.find_refresh_token(session, refresh_token_digest(token))
+    if stored is not None:
+        await repository.revoke_family(session, stored.family_id, utcnow())
+
+
+async def update_profile(session: AsyncSession, user: User, patch: UserPatch) -> User:
+    for field, value in patch.model_dump(exclude_unset=True).items():
+        if value is not None or field == "full_name":
+            setattr(user, field, value)
+    await session.flush()
+    return user
+
+
+async def _issue_pair(
+    session: AsyncSession, settings: Settings, user_id: int, *, family_id: str
+) -> TokenPair:
+    token = new_refresh_token()
+    await repository.add_refresh_token(
+        session,
+        RefreshToken(
+            user_id=user_id,
+            family_id=family_id,
+            token_hash=refresh_token_digest(token),
+            expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl_s),
+        ),
+    )
+    access = issue_access_token(user_id, settings.signing_key, settings.access_token_ttl_s)
+    return TokenPair(
+        access_token=access, refresh_token=token, expires_in=settings.access_token_ttl_s
+    )

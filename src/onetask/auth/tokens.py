@@ -1,0 +1,52 @@
+"""Short-lived JWT access tokens and opaque, rotated refresh tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+import jwt
+
+ALGORITHM = "HS256"
+
+
+class InvalidToken(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: int
+    expires_at: float
+
+
+def issue_access_token(user_id: int, key: str, ttl_s: int) -> str:
+    now = int(time.time())
+    claims = {"sub": str(user_id), "iat": now, "exp": now + ttl_s, "typ": "access"}
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def decode_access_token(token: str, key: str) -> AccessClaims:
+    try:
+        claims = jwt.decode(
+            token, key, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "iat"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("the token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidToken("the token is invalid") from exc
+    if claims.get("typ") != "access" or not str(claims["sub"]).isdigit():
+        raise InvalidToken("the token is not an access token")
+    return AccessClaims(user_id=int(claims["sub"]), expires_at=float(claims["exp"]))
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def refresh_token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,142 @@
+"""`onetask serve | db upgrade`."""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import uvicorn
+from pydantic import ValidationError
+
+from onetask.config import ConfigError, Settings
+from onetask.logs import configure
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="onetask", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP and WebSocket server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    db = commands.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"])
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+        if args.command == "db":
+            from onetask.db.migrate import upgrade
+
+            upgrade(settings.resolved_database_url)
+            print("database is up to date")
+            return 0
+        return _serve(settings, args.host, args.port, args.workers)
+    except (ConfigError, ValidationError) as exc:
+        print(f"onetask: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
+    if workers < 1:
+        raise ConfigError("--workers must be at least 1.")
+    if workers > 1 and settings.uses_memory_broker:
+        raise ConfigError(
+            "--workers > 1 needs a shared broker: with the in-process broker, events made in "
+            "one worker would never reach sockets held by another. Set "
+            "ONETASK_BROKER_URL=redis://… (and a shared ONETASK_DATABASE_URL), or use one worker."
+        )
+    if workers > 1 and settings.is_sqlite:
+        raise ConfigError("--workers > 1 needs PostgreSQL (ONETASK_DATABASE_URL).")
+    settings.signing_key  # noqa: B018  (creates the embedded secret before anything forks)
+    config = uvicorn.Config(
+        "onetask.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=configure(settings.log_level),
+        ws_ping_interval=settings.ws_heartbeat_s,
+        ws_ping_timeout=settings.ws_heartbeat_s,
+        ws_max_size=settings.ws_max_message_bytes,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    if workers > 1:
+        _supervise(config, workers)
+    else:
+        GracefulServer(config).run()
+    return 0
+
+
+def _supervise(config: uvicorn.Config, workers: int) -> None:
+    """Run `workers` processes on one listening socket; restart any that dies."""
+    sock = config.bind_socket()
+    spawn = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> BaseProcess:
+        process = spawn.Process(target=_worker, args=(config, sock), daemon=False)
+        process.start()
+        return process
+
+    processes = [start() for _ in range(workers)]
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        time.sleep(0.5)
+        for i, process in enumerate(processes):
+            if not process.is_alive() and not stopping:
+                print(
+                    f"onetask: worker {process.pid} exited ({process.exitcode}); restarting",
+                    file=sys.stderr,
+                )
+                processes[i] = start()
+    for process in processes:
+        process.join()
+
+
+def _worker(config: uvicorn.Config, sock: socket.socket) -> None:
+    GracefulServer(config).run(sockets=[sock])
+
+
+class GracefulServer(uvicorn.Server):
+    """Close sockets with 1001 (after flushing their queues) before uvicorn stops."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        hub = _find_hub(getattr(self.config, "loaded_app", None))
+        if hub is not None:
+            await hub.stop()
+        await super().shutdown(sockets)
+
+
+def _find_hub(app: Any) -> Any:
+    # uvicorn wraps the app in middleware; walk down to the FastAPI instance.
+    for _ in range(10):
+        state = getattr(app, "state", None)
+        if state is not None and hasattr(state, "hub"):
+            return state.hub
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

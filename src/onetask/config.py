@@ -1,0 +1,109 @@
+"""Settings: every knob is an ONETASK_* environment variable, validated at start."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting that makes start-up impossible; the message says how to fix it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ONETASK_", extra="ignore")
+
+    data_dir: Path = Path(".onetask")
+    database_url: str | None = None
+    broker_url: str = "memory://"
+    broker_namespace: str = Field(default="onetask", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    secret_key: str | None = Field(default=None, repr=False)
+
+    access_token_ttl_s: int = Field(default=900, ge=10)
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    login_max_failures_per_account: int = Field(default=10, ge=1)
+    login_max_failures_per_address: int = Field(default=50, ge=1)
+    login_window_s: int = Field(default=300, ge=1)
+
+    event_retention_s: int = Field(default=7 * 24 * 3600, ge=60)
+    head_check_interval_s: float = Field(default=1.0, gt=0)
+    relay_sweep_interval_s: float = Field(default=2.0, gt=0)
+
+    ws_heartbeat_s: float = Field(default=20.0, gt=0)
+    ws_idle_timeout_s: float = Field(default=300.0, gt=0)
+    ws_queue_size: int = Field(default=1024, ge=1)
+    ws_max_message_bytes: int = Field(default=64 * 1024, ge=256)
+    ws_messages_per_second: float = Field(default=20.0, gt=0)
+    ws_message_burst: int = Field(default=60, ge=1)
+    ws_max_connections_per_user: int = Field(default=50, ge=1)
+    allowed_origins: str = "*"
+    cors_origins: str = ""
+
+    presence_grace_s: float = Field(default=5.0, ge=0)
+    focus_tick_interval_s: float = Field(default=1.0, gt=0)
+
+    auto_migrate: bool = True
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _scaled_mode_needs_a_secret(self) -> Settings:
+        if self.is_scaled and not self.secret_key:
+            raise ConfigError(
+                "ONETASK_SECRET_KEY is required when ONETASK_DATABASE_URL points at a shared "
+                "database: every process must sign tokens with the same secret. Set it to a "
+                "random string of at least 32 characters (e.g. `openssl rand -hex 32`)."
+            )
+        if self.secret_key is not None and len(self.secret_key) < 32:
+            raise ConfigError("ONETASK_SECRET_KEY must be at least 32 characters long.")
+        if not (self.broker_url.startswith("memory://") or self.broker_url.startswith("redis")):
+            raise ConfigError(
+                f"ONETASK_BROKER_URL must be memory:// or redis://…, not {self.broker_url!r}."
+            )
+        return self
+
+    @property
+    def is_scaled(self) -> bool:
+        return self.database_url is not None and not self.database_url.startswith("sqlite")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def uses_memory_broker(self) -> bool:
+        return self.broker_url.startswith("memory://")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'onetask.db').resolve()}"
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The configured secret, or one generated once and kept in the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+    @property
+    def origin_allow_list(self) -> list[str] | None:
+        """None means any origin (tokens travel in the URL, not in cookies)."""
+        origins = [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+        return None if "*" in origins or not origins else origins
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]

@@ -1,0 +1,38 @@
+"""The unit of work: one session per request, committed once, hooks around the commit.
+
+Lower layers register work that must happen inside the transaction just before it
+commits (`before_commit`) or only once it has committed (`after_commit`); the database
+layer runs them without knowing what they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
+AfterCommit = Callable[[], None]
+
+
+def before_commit(session: AsyncSession, key: str, hook: BeforeCommit) -> None:
+    session.info.setdefault("before_commit", {}).setdefault(key, hook)
+
+
+def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
+    session.info.setdefault("after_commit", []).append(hook)
+
+
+async def commit(session: AsyncSession) -> None:
+    hooks: dict[str, BeforeCommit] = session.info.pop("before_commit", {})
+    for hook in hooks.values():
+        await hook(session)
+    await session.commit()
+    for done in session.info.pop("after_commit", []):
+        done()
+
+
+async def rollback(session: AsyncSession) -> None:
+    session.info.pop("before_commit", None)
+    session.info.pop("after_commit", None)
+    await session.rollback()

@@ -1,0 +1,192 @@
+"""The wire messages, one model per message type (PRODUCT.md §4).
+
+The integration guide's shapes are kept field for field; everything else is additive.
+These models are also the source of the AsyncAPI document.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+
+TaskAction = Literal["created", "updated", "completed", "deleted", "restored"]
+FocusAction = Literal[
+    "participant_joined",
+    "participant_left",
+    "status_change",
+    "task_changed",
+    "phase_changed",
+    "session_ended",
+    "host_changed",
+    "timer_changed",
+]
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, as in the guide ("2025-03-23T14:30:00Z")."""
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+UTCTime = Annotated[datetime, PlainSerializer(iso_utc, when_used="json")]
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskData(WireModel):
+    id: int
+    title: str
+    description: str | None
+    status: str
+    priority: str
+    due_date: UTCTime | None
+    workspace_id: int
+    user_id: int
+    assignee_id: int | None
+    version: int
+    actor_id: int | None
+    completed_at: UTCTime | None
+    created_at: UTCTime
+    updated_at: UTCTime
+    deleted_at: UTCTime | None
+
+
+class TaskUpdate(WireModel):
+    type: Literal["task_update"] = "task_update"
+    action: TaskAction
+    seq: int = 0
+    data: TaskData
+
+
+class NotificationData(WireModel):
+    id: int
+    title: str
+    content: str
+    created_at: UTCTime
+    read: bool
+    related_entity_type: str | None
+    related_entity_id: int | str | None
+    type: str
+
+
+class NotificationMessage(WireModel):
+    type: Literal["notification"] = "notification"
+    seq: int = 0
+    data: NotificationData
+
+
+class NotificationReadData(WireModel):
+    ids: list[int] | None = None
+    all: bool | None = None
+
+
+class NotificationRead(WireModel):
+    type: Literal["notification_read"] = "notification_read"
+    seq: int = 0
+    data: NotificationReadData
+
+
+class FocusUser(WireModel):
+    id: int
+    username: str
+
+
+class FocusTimer(WireModel):
+    phase: str
+    cycle: int
+    cycles: int
+    status: str
+    phase_started_at: UTCTime | None
+    phase_ends_at: UTCTime | None
+    remaining_s: float | None
+    server_time: UTCTime
+
+
+class FocusData(WireModel):
+    model_config = ConfigDict(extra="allow")
+
+    session_id: str
+    user: FocusUser | None = None
+    status: str | None = None
+    current_task_id: int | None = None
+    timer: FocusTimer
+
+
+class FocusUpdate(WireModel):
+    type: Literal["focus_update"] = "focus_update"
+    action: FocusAction
+    seq: int = 0
+    data: FocusData
+
+
+class ConnectedData(WireModel):
+    channel: str
+    seq: int
+    server_time: UTCTime
+    heartbeat_s: float
+    idle_timeout_s: float
+
+
+class Connected(WireModel):
+    type: Literal["connected"] = "connected"
+    data: ConnectedData
+
+
+class Pong(WireModel):
+    type: Literal["pong"] = "pong"
+
+
+class ErrorData(WireModel):
+    code: str
+    detail: str
+
+
+class Error(WireModel):
+    type: Literal["error"] = "error"
+    data: ErrorData
+
+
+class ResyncRequiredData(WireModel):
+    reason: Literal["history_expired", "ahead_of_server"]
+    since: int
+    seq: int
+
+
+class ResyncRequired(WireModel):
+    type: Literal["resync_required"] = "resync_required"
+    data: ResyncRequiredData
+
+
+class AccessChangeData(WireModel):
+    workspace_id: int
+    user_id: int | None = None
+
+
+class AccessRevoked(WireModel):
+    """Control channel only (never sent to clients): a member lost access."""
+
+    type: Literal["access_revoked"] = "access_revoked"
+    seq: int = 0
+    data: AccessChangeData
+
+
+class WorkspaceDeleted(WireModel):
+    """Control channel only: every connection to the workspace ends."""
+
+    type: Literal["workspace_deleted"] = "workspace_deleted"
+    seq: int = 0
+    data: AccessChangeData
+
+
+ChannelMessage = TaskUpdate | NotificationMessage | NotificationRead | FocusUpdate
+ControlMessage = AccessRevoked | WorkspaceDeleted
+LoggedMessage = ChannelMessage | ControlMessage
+
+
+def encode(message: BaseModel) -> str:
+    return message.model_dump_json()

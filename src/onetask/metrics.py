@@ -1,0 +1,60 @@
+"""A few Prometheus metrics, rendered in the text exposition format at /metrics."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+@dataclass
+class Histogram:
+    name: str
+    help: str
+    counts: list[int] = field(default_factory=lambda: [0] * (len(_BUCKETS) + 1))
+    total: float = 0.0
+    n: int = 0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(_BUCKETS, seconds)] += 1
+        self.total += seconds
+        self.n += 1
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
+        cumulative = 0
+        for bound, count in zip(_BUCKETS, self.counts, strict=False):
+            cumulative += count
+            lines.append(f'{self.name}_bucket{{le="{bound}"}} {cumulative}')
+        lines.append(f'{self.name}_bucket{{le="+Inf"}} {self.n}')
+        lines += [f"{self.name}_sum {self.total:.6f}", f"{self.name}_count {self.n}"]
+        return lines
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.counters: dict[str, tuple[str, int]] = {}
+        self.gauges: dict[str, tuple[str, float]] = {}
+        self.outbox_lag = Histogram(
+            "onetask_outbox_lag_seconds", "Time from commit to publish on the broker"
+        )
+        self.fanout = Histogram(
+            "onetask_fanout_seconds", "Time to enqueue one event to every local subscriber"
+        )
+
+    def inc(self, name: str, help: str, by: int = 1) -> None:
+        _, value = self.counters.get(name, (help, 0))
+        self.counters[name] = (help, value + by)
+
+    def set(self, name: str, help: str, value: float) -> None:
+        self.gauges[name] = (help, value)
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for name, (help, value) in sorted(self.counters.items()):
+            lines += [f"# HELP {name} {help}", f"# TYPE {name} counter", f"{name} {value}"]
+        for name, (help, gauge) in sorted(self.gauges.items()):
+            lines += [f"# HELP {name} {help}", f"# TYPE {name} gauge", f"{name} {gauge}"]
+        lines += self.outbox_lag.render() + self.fanout.render()
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,29 @@
+"""Problem responses documented in the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from onetask.errors import PROBLEM, Problem
+
+_DESCRIPTIONS = {
+    401: "Missing, invalid or expired access token",
+    403: "Not allowed",
+    404: "Not found, or not visible to you",
+    409: "Conflicts with the current state",
+    412: "The resource changed since the version given in If-Match",
+    422: "Invalid input; `errors` lists each field",
+    429: "Too many requests; see Retry-After",
+    503: "Database unreachable; retry shortly",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {
+            "model": Problem,
+            "description": _DESCRIPTIONS[status],
+            "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

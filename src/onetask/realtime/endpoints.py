@@ -1,0 +1,222 @@
+"""The integration guide's three WebSocket routes.
+
+Every refusal is accepted first, then one `error` message and a close code from
+PRODUCT.md §4, so a browser can tell an auth failure from a network failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onetask.auth import repository as users
+from onetask.auth.tokens import InvalidToken, decode_access_token
+from onetask.config import Settings
+from onetask.db.engine import Database
+from onetask.db.models import User
+from onetask.errors import NotFound
+from onetask.events.channels import notifications_channel, workspace_channel
+from onetask.events.messages import Pong, encode
+from onetask.realtime.connection import Connection, error_frame
+from onetask.realtime.hub import Hub
+from onetask.workspaces import service as workspaces
+
+log = logging.getLogger("onetask.ws")
+router = APIRouter()
+PONG = encode(Pong())
+
+Handler = Callable[[Connection, dict[str, Any]], Awaitable[None]]
+Hook = Callable[[Connection], Awaitable[None]]
+
+
+class Refused(Exception):
+    def __init__(self, code: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.error, self.detail = code, error, detail
+
+
+@dataclass
+class Grant:
+    """What an authorized connection may listen to, and what else it may say."""
+
+    channel: str
+    workspace_id: int | None
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    on_open: Hook | None = None
+    on_close: Hook | None = None
+
+
+Authorize = Callable[[AsyncSession, User], Awaitable[Grant]]
+
+
+@router.websocket("/ws/notifications")
+async def notifications_socket(websocket: WebSocket) -> None:
+    async def authorize(_: AsyncSession, user: User) -> Grant:
+        return Grant(notifications_channel(user.id), None)
+
+    await serve(websocket, authorize)
+
+
+@router.websocket("/ws/workspaces/{workspace_id}/tasks")
+async def workspace_tasks_socket(websocket: WebSocket, workspace_id: str) -> None:
+    async def authorize(session: AsyncSession, user: User) -> Grant:
+        wid = parse_id(workspace_id, "workspace")
+        await workspaces.access(session, wid, user.id)
+        return Grant(workspace_channel(wid), wid)
+
+    await serve(websocket, authorize)
+
+
+def parse_id(raw: str, what: str) -> int:
+    if not raw.isdigit() or not 0 < int(raw) < 2**63:
+        raise Refused(4404, "not_found", f"No such {what}, or you are not a member of it.")
+    return int(raw)
+
+
+async def serve(websocket: WebSocket, authorize: Authorize) -> None:
+    hub: Hub = websocket.app.state.hub
+    settings: Settings = websocket.app.state.settings
+    await websocket.accept()
+    try:
+        conn, grant, since = await _admit(websocket, settings, hub, authorize)
+    except Refused as refused:
+        await _refuse(websocket, refused)
+        return
+    try:
+        try:
+            await hub.join(conn, since)
+        except Exception:
+            log.exception("could not subscribe %s", conn.channel)
+            await _refuse(websocket, Refused(1011, "unavailable", "Try again shortly."))
+            return
+        if grant.on_open is not None:
+            await grant.on_open(conn)
+        await _read(websocket, conn, grant, settings)
+    finally:
+        hub.leave(conn)
+        if grant.on_close is not None:
+            await grant.on_close(conn)
+
+
+async def _admit(
+    websocket: WebSocket, settings: Settings, hub: Hub, authorize: Authorize
+) -> tuple[Connection, Grant, int | None]:
+    allowed = settings.origin_allow_list
+    origin = websocket.headers.get("origin")
+    if allowed is not None and origin is not None and origin not in allowed:
+        raise Refused(1008, "origin_not_allowed", f"Origin {origin} is not allowed.")
+    token = websocket.query_params.get("token")
+    if not token:
+        raise Refused(4401, "unauthorized", "Pass an access token as ?token=.")
+    try:
+        claims = decode_access_token(token, settings.signing_key)
+    except InvalidToken as exc:
+        raise Refused(4401, "unauthorized", f"Access token rejected: {exc.reason}.") from exc
+    since = _parse_since(websocket.query_params.get("since"))
+    database: Database = websocket.app.state.database
+    async with database.session(write=False) as session:
+        user = await users.get_user(session, claims.user_id)
+        if user is None:
+            raise Refused(4401, "unauthorized", "The account no longer exists.")
+        try:
+            grant = await authorize(session, user)
+        except NotFound as exc:
+            raise Refused(4404, "not_found", exc.detail) from exc
+    if hub.user_connections(user.id) >= settings.ws_max_connections_per_user:
+        raise Refused(
+            4429,
+            "too_many_connections",
+            f"At most {settings.ws_max_connections_per_user} connections per user.",
+        )
+    conn = Connection(
+        websocket.send,
+        user_id=user.id,
+        username=user.username,
+        channel=grant.channel,
+        workspace_id=grant.workspace_id,
+        expires_at=claims.expires_at,
+        max_queue=settings.ws_queue_size,
+        burst=settings.ws_message_burst,
+    )
+    return conn, grant, since
+
+
+def _parse_since(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise Refused(4400, "bad_request", "since must be a non-negative integer (a seq).")
+    return int(raw)
+
+
+async def _refuse(websocket: WebSocket, refused: Refused) -> None:
+    try:
+        await websocket.send_text(error_frame(refused.error, refused.detail))
+        await websocket.close(refused.code)
+    except Exception:  # the peer left first
+        return
+
+
+async def _read(websocket: WebSocket, conn: Connection, grant: Grant, settings: Settings) -> None:
+    handlers: dict[str, Handler] = {
+        "ping": _ping,
+        "auth": _auth_handler(websocket, settings),
+        **grant.handlers,
+    }
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        conn.last_seen = time.monotonic()
+        if not conn.take_token(settings.ws_messages_per_second, settings.ws_message_burst):
+            conn.close(4429, "rate_limited", "Too many messages; slow down.")
+            continue
+        raw = message.get("text")
+        if raw is None:
+            raw = message.get("bytes") or b""
+        await _dispatch(conn, raw, handlers)
+
+
+async def _dispatch(conn: Connection, raw: str | bytes, handlers: dict[str, Handler]) -> None:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        conn.push(0, error_frame("invalid_json", "Messages must be JSON objects."))
+        return
+    kind = body.get("type") if isinstance(body, dict) else None
+    handler = handlers.get(kind) if isinstance(kind, str) else None
+    if handler is None:
+        known = ", ".join(sorted(handlers))
+        conn.push(0, error_frame("unknown_type", f"Unknown message type; expected one of {known}."))
+        return
+    await handler(conn, body)
+
+
+async def _ping(conn: Connection, _: dict[str, Any]) -> None:
+    conn.push(0, PONG)
+
+
+def _auth_handler(websocket: WebSocket, settings: Settings) -> Handler:
+    async def auth(conn: Connection, body: dict[str, Any]) -> None:
+        token = body.get("token")
+        if not isinstance(token, str):
+            conn.push(0, error_frame("invalid_field", "auth needs a string `token`."))
+            return
+        try:
+            claims = decode_access_token(token, settings.signing_key)
+        except InvalidToken as exc:
+            conn.push(0, error_frame("invalid_token", f"Token rejected: {exc.reason}."))
+            return
+        if claims.user_id != conn.user_id:
+            conn.push(0, error_frame("invalid_token", "The token belongs to another user."))
+            return
+        conn.expires_at = claims.expires_at
+
+    return auth

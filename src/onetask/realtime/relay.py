@@ -1,0 +1,158 @@
+"""Committed outbox rows → broker.
+
+The outbox hands each committed batch to `notify` right after commit; the relay publishes
+it at once. It also keeps a per-channel published watermark, so that on start and every
+sweep it can publish whatever was committed but never published (a process killed
+between commit and publish, or a broker outage). Publishing twice is harmless: hubs drop
+any seq they already delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onetask.db import uow
+from onetask.db.engine import Database
+from onetask.db.models import ChannelHead, ChannelPublished, Event
+from onetask.db.types import utcnow
+from onetask.events.outbox import CommittedEvent
+from onetask.metrics import Metrics
+from onetask.realtime.broker import Broker
+
+log = logging.getLogger("onetask.relay")
+SWEEP_GRACE_S = 2.0  # leave fresh commits to the process that made them
+
+
+class Relay:
+    def __init__(
+        self,
+        database: Database,
+        broker: Broker,
+        metrics: Metrics,
+        *,
+        sweep_interval_s: float,
+        retention_s: int,
+    ) -> None:
+        self.database = database
+        self.broker = broker
+        self.metrics = metrics
+        self.sweep_interval_s = sweep_interval_s
+        self.retention_s = retention_s
+        self._queue: list[tuple[float, CommittedEvent]] = []
+        self._wake = asyncio.Event()
+        self._published: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def notify(self, events: list[CommittedEvent]) -> None:
+        now = time.perf_counter()
+        self._queue.extend((now, e) for e in events)
+        self._wake.set()
+
+    async def start(self) -> None:
+        await self.sweep()
+        self._tasks = [
+            asyncio.create_task(self._publish_loop(), name="relay-publish"),
+            asyncio.create_task(self._maintenance_loop(), name="relay-maintenance"),
+        ]
+
+    async def stop(self) -> None:
+        await self._drain()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._save_watermarks()
+
+    async def _publish_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._drain()
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self.broker.publish([e for _, e in batch])
+            except Exception:  # the sweep republishes from the log
+                log.warning("publish failed for %d events; the sweep will retry", len(batch))
+                return
+            done = time.perf_counter()
+            for committed_at, event in batch:
+                self.metrics.outbox_lag.observe(done - committed_at)
+                if event.seq > self._published.get(event.channel, 0):
+                    self._published[event.channel] = event.seq
+            self.metrics.inc("onetask_events_published_total", "Events published", len(batch))
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval_s)
+            try:
+                await self._save_watermarks()
+                await self.sweep()
+                await self.prune()
+            except Exception:
+                log.exception("relay maintenance failed; retrying next round")
+
+    async def sweep(self) -> None:
+        """Publish the newest event of each channel whose watermark lags its head.
+
+        One doorbell per channel is enough: a hub that sees seq S fetches the rest of the
+        gap from the log."""
+        horizon = utcnow() - timedelta(seconds=SWEEP_GRACE_S)
+        published = func.coalesce(ChannelPublished.published_seq, 0)
+        query = (
+            select(Event.channel, Event.seq, Event.message, Event.final)
+            .join(
+                ChannelHead,
+                and_(ChannelHead.channel == Event.channel, ChannelHead.last_seq == Event.seq),
+            )
+            .outerjoin(ChannelPublished, ChannelPublished.channel == ChannelHead.channel)
+            .where(ChannelHead.last_seq > published, ChannelHead.updated_at < horizon)
+            .limit(1000)
+        )
+        async with self.database.session(write=False) as session:
+            rows = (await session.execute(query)).all()
+        if not rows:
+            return
+        events = [CommittedEvent(r.channel, r.seq, r.message, r.final) for r in rows]
+        log.info("republishing %d channel(s) committed but not published", len(events))
+        self.notify(events)
+        await self._drain()
+        await self._save_watermarks()
+
+    async def _save_watermarks(self) -> None:
+        if not self._published:
+            return
+        marks, self._published = self._published, {}
+        async with self.database.session(write=True) as session:
+            await _upsert_watermarks(session, marks)
+            await uow.commit(session)
+
+    async def prune(self) -> None:
+        horizon = utcnow() - timedelta(seconds=self.retention_s)
+        async with self.database.session(write=True) as session:
+            await session.execute(delete(Event).where(Event.created_at < horizon))
+            await uow.commit(session)
+
+
+async def _upsert_watermarks(session: AsyncSession, marks: dict[str, int]) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for channel, seq in sorted(marks.items()):
+        statement = insert(ChannelPublished).values(channel=channel, published_seq=seq)
+        statement = statement.on_conflict_do_update(
+            index_elements=[ChannelPublished.channel],
+            set_={
+                "published_seq": func.max(ChannelPublished.published_seq, seq)
+                if dialect == "sqlite"
+                else func.greatest(ChannelPublished.published_seq, seq)
+            },
+        )
+        await session.execute(statement)

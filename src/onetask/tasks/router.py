@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from onetask.auth.deps import CurrentUser
+from onetask.db import uow
+from onetask.db.deps import DbSession
+from onetask.db.models import Task
+from onetask.openapi import problems
+from onetask.tasks import service
+from onetask.tasks.deps import IfMatch, TaskInWorkspace
+from onetask.tasks.schemas import TaskFilters, TaskIn, TaskOut, TaskPage, TaskPatch
+from onetask.workspaces.deps import WorkspaceAccess
+
+router = APIRouter(tags=["tasks"], responses=problems(401, 404, 422))
+_ETAG = {"headers": {"ETag": {"description": "The task's version", "schema": {"type": "string"}}}}
+
+
+def _out(task: Task, response: Response) -> TaskOut:
+    response.headers["ETag"] = service.etag(task)
+    return TaskOut.model_validate(task)
+
+
+@router.get("/workspaces/{workspace_id}/tasks", response_model=TaskPage)
+async def list_tasks(
+    acc: WorkspaceAccess, session: DbSession, filters: Annotated[TaskFilters, Query()]
+) -> TaskPage:
+    items, cursor = await service.page(session, acc, filters)
+    return TaskPage(items=[TaskOut.model_validate(t) for t in items], next_cursor=cursor)
+
+
+@router.post(
+    "/workspaces/{workspace_id}/tasks",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TaskOut,
+    responses={201: _ETAG},
+)
+async def create_task(
+    data: TaskIn, acc: WorkspaceAccess, user: CurrentUser, session: DbSession, response: Response
+) -> TaskOut:
+    task = await service.create(session, acc, user, data)
+    await uow.commit(session)
+    return _out(task, response)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskOut, responses={200: _ETAG})
+async def read_task(task: TaskInWorkspace, response: Response) -> TaskOut:
+    return _out(task, response)
+
+
+@router.patch(
+    "/tasks/{task_id}", response_model=TaskOut, responses={200: _ETAG, **problems(409, 412)}
+)
+async def update_task(
+    patch: TaskPatch,
+    task: TaskInWorkspace,
+    user: CurrentUser,
+    session: DbSession,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TaskOut:
+    await service.update(session, task, user, patch, if_match)
+    await uow.commit(session)
+    return _out(task, response)
+
+
+@router.delete("/tasks/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(412))
+async def delete_task(
+    task: TaskInWorkspace, user: CurrentUser, session: DbSession, if_match: IfMatch = None
+) -> Response:
+    await service.delete(session, task, user, if_match)
+    await uow.commit(session)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/tasks/{task_id}/complete",
+    response_model=TaskOut,
+    responses={200: _ETAG, **problems(409, 412)},
+)
+async def complete_task(
+    task: TaskInWorkspace,
+    user: CurrentUser,
+    session: DbSession,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TaskOut:
+    await service.complete(session, task, user, if_match)
+    await uow.commit(session)
+    return _out(task, response)
+
+
+@router.post(
+    "/tasks/{task_id}/restore", response_model=TaskOut, responses={200: _ETAG, **problems(412)}
+)
+async def restore_task(
+    task: TaskInWorkspace,
+    user: CurrentUser,
+    session: DbSession,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TaskOut:
+    await service.restore(session, task, user, if_match)
+    await uow.commit(session)
+    return _out(task, response)

@@ -1,0 +1,182 @@
+"""Task rules (PRODUCT.md §2): membership, versions, completion, soft delete.
+
+Every change bumps `version` and records a `task_update` event in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onetask.db.models import Task, User
+from onetask.db.types import utcnow
+from onetask.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from onetask.events import outbox
+from onetask.events.channels import workspace_channel
+from onetask.events.messages import TaskAction, TaskData, TaskUpdate
+from onetask.tasks import pagination, repository
+from onetask.tasks.schemas import TaskFilters, TaskIn, TaskPatch
+from onetask.workspaces import service as workspaces
+from onetask.workspaces.service import Access
+
+
+class TaskNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such task, or it is in a workspace you are not a member of.")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChange:
+    """What happened to a task, for whoever reacts to it (events, notifications)."""
+
+    task: Task
+    action: TaskAction
+    actor: User
+    previous_assignee_id: int | None
+    changed: frozenset[str]
+
+
+async def create(session: AsyncSession, acc: Access, actor: User, data: TaskIn) -> Task:
+    await _require_assignable(session, acc.workspace.id, data.assignee_id)
+    now = utcnow()
+    task = Task(
+        workspace_id=acc.workspace.id,
+        user_id=actor.id,
+        created_at=now,
+        updated_at=now,
+        version=1,
+        completed_at=now if data.status == "done" else None,
+        **data.model_dump(),
+    )
+    await repository.add(session, task)
+    _emit(session, TaskChange(task, "created", actor, None, frozenset(data.model_fields_set)))
+    return task
+
+
+async def get(session: AsyncSession, task_id: int, user: User, *, lock: bool = False) -> Task:
+    task = await repository.get(session, task_id, for_update=lock)
+    if task is None or not await workspaces.is_member(session, task.workspace_id, user.id):
+        raise TaskNotFound()
+    return task
+
+
+async def page(
+    session: AsyncSession, acc: Access, filters: TaskFilters
+) -> tuple[list[Task], str | None]:
+    rows = await repository.page(session, acc.workspace.id, filters)
+    if len(rows) <= filters.limit:
+        return rows, None
+    items = rows[: filters.limit]
+    return items, pagination.cursor_after(filters.sort, items[-1])
+
+
+async def update(
+    session: AsyncSession, task: Task, actor: User, patch: TaskPatch, if_match: str | None
+) -> Task:
+    _check_version(task, if_match)
+    _require_live(task)
+    changes = patch.model_dump(exclude_unset=True)
+    for field in ("title", "status", "priority"):
+        if field in changes and changes[field] is None:
+            raise InvalidInput(f"{field} cannot be null.")
+    if "assignee_id" in changes and changes["assignee_id"] != task.assignee_id:
+        await _require_assignable(session, task.workspace_id, changes["assignee_id"])
+    changed = {k: v for k, v in changes.items() if getattr(task, k) != v}
+    if not changed:
+        return task
+    previous_assignee = task.assignee_id
+    action: TaskAction = "updated"
+    if "status" in changed:
+        action = "completed" if changed["status"] == "done" else "updated"
+        task.completed_at = utcnow() if changed["status"] == "done" else None
+    _apply(task, changed)
+    _emit(session, TaskChange(task, action, actor, previous_assignee, frozenset(changed)))
+    return task
+
+
+async def complete(session: AsyncSession, task: Task, actor: User, if_match: str | None) -> Task:
+    return await update(session, task, actor, TaskPatch(status="done"), if_match)
+
+
+async def delete(session: AsyncSession, task: Task, actor: User, if_match: str | None) -> None:
+    _check_version(task, if_match)
+    if task.deleted_at is not None:
+        return
+    now = utcnow()
+    _apply(task, {"deleted_at": now}, now)
+    _emit(session, TaskChange(task, "deleted", actor, task.assignee_id, frozenset({"deleted_at"})))
+
+
+async def restore(session: AsyncSession, task: Task, actor: User, if_match: str | None) -> Task:
+    _check_version(task, if_match)
+    if task.deleted_at is None:
+        return task
+    if task.assignee_id is not None and not await workspaces.is_member(
+        session, task.workspace_id, task.assignee_id
+    ):
+        task.assignee_id = None  # the assignee left the workspace while it was deleted
+    _apply(task, {"deleted_at": None})
+    _emit(session, TaskChange(task, "restored", actor, task.assignee_id, frozenset({"deleted_at"})))
+    return task
+
+
+def etag(task: Task) -> str:
+    return f'"{task.version}"'
+
+
+def task_data(task: Task, actor_id: int | None) -> TaskData:
+    return TaskData(
+        id=task.id,
+        title=task.title,
+        description=task.description,
+        status=task.status,
+        priority=task.priority,
+        due_date=task.due_date,
+        workspace_id=task.workspace_id,
+        user_id=task.user_id,
+        assignee_id=task.assignee_id,
+        version=task.version,
+        actor_id=actor_id,
+        completed_at=task.completed_at,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+        deleted_at=task.deleted_at,
+    )
+
+
+def _apply(task: Task, changes: dict[str, Any], now: Any = None) -> None:
+    for field, value in changes.items():
+        setattr(task, field, value)
+    task.updated_at = now or utcnow()
+    task.version += 1
+
+
+def _emit(session: AsyncSession, change: TaskChange) -> None:
+    message = TaskUpdate(action=change.action, data=task_data(change.task, change.actor.id))
+    outbox.record(session, workspace_channel(change.task.workspace_id), message)
+
+
+def _check_version(task: Task, if_match: str | None) -> None:
+    if if_match is None:
+        return
+    tags = {t.strip().removeprefix("W/") for t in if_match.split(",")}
+    if "*" not in tags and etag(task) not in tags:
+        raise PreconditionFailed(
+            f"The task is at version {task.version}; reload it and apply your change again."
+        )
+
+
+def _require_live(task: Task) -> None:
+    if task.deleted_at is not None:
+        raise Conflict("The task is deleted; restore it before changing it.")
+
+
+async def _require_assignable(
+    session: AsyncSession, workspace_id: int, assignee_id: int | None
+) -> None:
+    if assignee_id is not None and not await workspaces.is_member(
+        session, workspace_id, assignee_id
+    ):
+        raise InvalidInput("assignee_id must be a member of the task's workspace.")

@@ -1,0 +1,146 @@
+"""Workspace and membership rules (PRODUCT.md §2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onetask.db.models import Membership, User, Workspace
+from onetask.errors import Conflict, Forbidden, NotFound
+from onetask.events import outbox
+from onetask.events.channels import CONTROL
+from onetask.events.messages import AccessChangeData, AccessRevoked, WorkspaceDeleted
+from onetask.workspaces import repository
+from onetask.workspaces.schemas import MemberIn, Role, WorkspaceIn, WorkspacePatch
+
+RANK = {"member": 0, "admin": 1, "owner": 2}
+
+
+class WorkspaceNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such workspace, or you are not a member of it.")
+
+
+class MemberNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such member in this workspace.")
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """The caller's standing in one workspace."""
+
+    workspace: Workspace
+    user_id: int
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return RANK[self.role] >= RANK["admin"]
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == "owner"
+
+
+async def access(session: AsyncSession, workspace_id: int, user_id: int) -> Access:
+    found = await repository.membership(session, workspace_id, user_id)
+    if found is None:
+        raise WorkspaceNotFound()
+    return Access(found[0], user_id, found[1])
+
+
+async def is_member(session: AsyncSession, workspace_id: int, user_id: int) -> bool:
+    return await repository.role_of(session, workspace_id, user_id) is not None
+
+
+async def create(session: AsyncSession, user: User, data: WorkspaceIn) -> Access:
+    workspace = Workspace(name=data.name, description=data.description, owner_id=user.id)
+    await repository.add(session, workspace, user.id)
+    return Access(workspace, user.id, "owner")
+
+
+async def list_mine(session: AsyncSession, user: User) -> list[Access]:
+    return [Access(w, user.id, role) for w, role in await repository.for_user(session, user.id)]
+
+
+async def update(session: AsyncSession, acc: Access, patch: WorkspacePatch) -> Access:
+    _require_admin(acc, "rename or describe the workspace")
+    for field, value in patch.model_dump(exclude_unset=True).items():
+        if field == "name" and value is None:
+            continue
+        setattr(acc.workspace, field, value)
+    await session.flush()
+    return acc
+
+
+async def delete(session: AsyncSession, acc: Access) -> None:
+    if not acc.is_owner:
+        raise Forbidden("Only an owner can delete the workspace.")
+    await repository.delete_workspace(session, acc.workspace)
+    event = WorkspaceDeleted(data=AccessChangeData(workspace_id=acc.workspace.id))
+    outbox.record(session, CONTROL, event)
+
+
+async def members(session: AsyncSession, acc: Access) -> list[Membership]:
+    return await repository.members(session, acc.workspace.id)
+
+
+async def add_member(session: AsyncSession, acc: Access, data: MemberIn) -> Membership:
+    _require_admin(acc, "add members")
+    _require_may_grant(acc, data.role)
+    user = await repository.find_user(session, username=data.username, email=data.email)
+    if user is None:
+        raise NotFound("No user with that username or email.")
+    if await repository.role_of(session, acc.workspace.id, user.id) is not None:
+        raise Conflict("That user is already a member.")
+    await repository.add_member(
+        session, Membership(workspace_id=acc.workspace.id, user_id=user.id, role=data.role)
+    )
+    found = await repository.get_member(session, acc.workspace.id, user.id)
+    assert found is not None
+    return found
+
+
+async def change_role(session: AsyncSession, acc: Access, user_id: int, role: Role) -> Membership:
+    _require_admin(acc, "change roles")
+    member = await repository.get_member(session, acc.workspace.id, user_id)
+    if member is None:
+        raise MemberNotFound()
+    _require_may_grant(acc, member.role)
+    _require_may_grant(acc, role)
+    if member.role == "owner" and role != "owner":
+        await _keep_an_owner(session, acc.workspace.id)
+    member.role = role
+    await session.flush()
+    return member
+
+
+async def remove_member(session: AsyncSession, acc: Access, user_id: int) -> None:
+    member = await repository.get_member(session, acc.workspace.id, user_id)
+    if member is None:
+        raise MemberNotFound()
+    if user_id != acc.user_id:
+        _require_admin(acc, "remove other members")
+        _require_may_grant(acc, member.role)
+    if member.role == "owner":
+        await _keep_an_owner(session, acc.workspace.id)
+    await repository.remove_member(session, acc.workspace.id, user_id)
+    event = AccessRevoked(data=AccessChangeData(workspace_id=acc.workspace.id, user_id=user_id))
+    outbox.record(session, CONTROL, event)
+
+
+def _require_admin(acc: Access, action: str) -> None:
+    if not acc.is_admin:
+        raise Forbidden(f"Only an owner or admin can {action}.")
+
+
+def _require_may_grant(acc: Access, role: str) -> None:
+    if role == "owner" and not acc.is_owner:
+        raise Forbidden("Only an owner can grant, change or remove the owner role.")
+
+
+async def _keep_an_owner(session: AsyncSession, workspace_id: int) -> None:
+    if await repository.count_owners(session, workspace_id) <= 1:
+        raise Conflict("The last owner cannot leave or be demoted; make another owner first.")
