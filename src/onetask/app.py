@@ -91,6 +91,7 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         metrics,
         sweep_interval_s=settings.relay_sweep_interval_s,
         retention_s=settings.event_retention_s,
+        crash_after_commit=settings.fault_crash_after_commit,
     )
     database.listeners[EVENTS_COMMITTED] = relay.notify
     app.state.database, app.state.hub, app.state.broker = database, hub, broker

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     focus_tick_interval_s: float = Field(default=1.0, gt=0)
 
     auto_migrate: bool = True
+    # Fault injection for the crash tests only: the process SIGKILLs itself right after
+    # committing a change that emits events, before anything is published.
+    fault_crash_after_commit: bool = False
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "info"
 

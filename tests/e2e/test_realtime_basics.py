@@ -57,3 +57,18 @@ async def test_resume_with_since_gets_missed_events_in_order_once(
     assert (await sock.recv())["seq"] == 5
     await sock.nothing_for(0.3)
     await sock.close()
+
+
+async def test_a_new_workspace_never_inherits_a_deleted_ones_history(
+    live: Api, server: Server
+) -> None:
+    alice = await live.user()
+    old = await alice.workspace("Old")
+    await alice.task(old, title="private to the old workspace")
+    assert (await alice.delete(f"/workspaces/{old}")).status_code == 204
+    new = await alice.workspace("New")
+    assert new != old
+    sock = await Socket.open(server.ws_url, f"workspaces/{new}/tasks", alice.token, since=0)
+    assert (await sock.recv())["data"]["seq"] == 0
+    await sock.nothing_for(0.3)
+    await sock.close()

@@ -38,6 +38,9 @@ def _created_at() -> Mapped[datetime]:
 
 class User(Base):
     __tablename__ = "users"
+    # Never reuse an id on SQLite: channels are named by id, so a new workspace must not
+    # inherit a deleted one's event history.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -53,6 +56,9 @@ Index("uq_users_username_lower", func.lower(User.username), unique=True)
 
 class RefreshToken(Base):
     __tablename__ = "refresh_tokens"
+    # Never reuse an id on SQLite: channels are named by id, so a new workspace must not
+    # inherit a deleted one's event history.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -66,6 +72,9 @@ class RefreshToken(Base):
 
 class Workspace(Base):
     __tablename__ = "workspaces"
+    # Never reuse an id on SQLite: channels are named by id, so a new workspace must not
+    # inherit a deleted one's event history.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -92,7 +101,10 @@ class Membership(Base):
 
 class Task(Base):
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_workspace_created", "workspace_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_tasks_workspace_created", "workspace_id", "created_at", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -112,7 +124,10 @@ class Task(Base):
 
 class Notification(Base):
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_id_id", "user_id", "id"),)
+    __table_args__ = (
+        Index("ix_notifications_user_id_id", "user_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -137,7 +152,10 @@ class NotificationMute(Base):
 
 class FocusSession(Base):
     __tablename__ = "focus_sessions"
-    __table_args__ = (Index("ix_focus_sessions_due", "status", "phase_ends_at"),)
+    __table_args__ = (
+        Index("ix_focus_sessions_due", "status", "phase_ends_at"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(

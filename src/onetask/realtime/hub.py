@@ -231,6 +231,7 @@ class Hub:
 
     async def join(self, conn: Connection, since: int | None) -> None:
         """Subscribe, send `connected`, replay after `since`, then go live."""
+        conn.on_slow = self._count_slow_consumer
         channel = self._open_channel(conn.channel)
         channel.conns.add(conn)
         self.connections.add(conn)
@@ -277,6 +278,12 @@ class Hub:
                 del self.channels[conn.channel]
         self.metrics.set(
             "onetask_ws_connections", "Open WebSocket connections", len(self.connections)
+        )
+
+    def _count_slow_consumer(self) -> None:
+        self.metrics.inc(
+            "onetask_ws_slow_consumer_closes_total",
+            "Connections closed with 4508 because they fell behind",
         )
 
     def _connected(self, channel: str, seq: int) -> str:

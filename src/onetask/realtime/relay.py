@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 from datetime import timedelta
 
@@ -39,18 +41,22 @@ class Relay:
         *,
         sweep_interval_s: float,
         retention_s: int,
+        crash_after_commit: bool = False,
     ) -> None:
         self.database = database
         self.broker = broker
         self.metrics = metrics
         self.sweep_interval_s = sweep_interval_s
         self.retention_s = retention_s
+        self.crash_after_commit = crash_after_commit
         self._queue: list[tuple[float, CommittedEvent]] = []
         self._wake = asyncio.Event()
         self._published: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     def notify(self, events: list[CommittedEvent]) -> None:
+        if self.crash_after_commit:
+            os.kill(os.getpid(), signal.SIGKILL)
         now = time.perf_counter()
         self._queue.extend((now, e) for e in events)
         self._wake.set()

@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("created_at", onetask.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
+        sqlite_autoincrement=True,
     )
     op.create_index("uq_users_username_lower", "users", [sa.text("lower(username)")], unique=True)
     op.create_table(
@@ -95,6 +96,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.create_index("ix_notifications_user_id_id", ["user_id", "id"], unique=False)
@@ -117,6 +119,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_refresh_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_refresh_tokens_token_hash")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
         batch_op.create_index(
@@ -136,6 +139,7 @@ def upgrade() -> None:
             ["owner_id"], ["users.id"], name=op.f("fk_workspaces_owner_id_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_workspaces")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("workspaces", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_workspaces_owner_id"), ["owner_id"], unique=False)
@@ -168,6 +172,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_focus_sessions")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("focus_sessions", schema=None) as batch_op:
         batch_op.create_index("ix_focus_sessions_due", ["status", "phase_ends_at"], unique=False)
@@ -222,6 +227,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tasks_assignee_id"), ["assignee_id"], unique=False)

@@ -1,0 +1,276 @@
+"""Every close code of PRODUCT.md §4, produced by a real server and asserted."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+import websockets
+
+from tests.conftest import SECRET, Api
+from tests.e2e.servers import Server, Socket
+
+
+def token_for(user_id: int, ttl_s: float) -> str:
+    now = int(time.time())
+    claims = {"sub": str(user_id), "iat": now, "exp": now + ttl_s, "typ": "access"}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Small queues and an Origin allow-list."""
+    server = Server(
+        tmp_path_factory.mktemp("strict"),
+        ONETASK_WS_QUEUE_SIZE="16",
+        ONETASK_ALLOWED_ORIGINS="https://app.example",
+        ONETASK_WS_MAX_MESSAGE_BYTES="4096",
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def strict_api(strict: Server) -> Iterator[Api]:
+    async with httpx.AsyncClient(base_url=strict.url, timeout=30) as client:
+        yield Api(client)
+
+
+async def refused(server: Server, path: str, token: str, **params: str) -> tuple[int, str]:
+    sock = await Socket.open(server.ws_url, path, token, **params)
+    code, seen = await sock.closed_with()
+    assert len(seen) == 1 and seen[0]["type"] == "error", seen
+    return code, seen[0]["data"]["code"]
+
+
+async def test_4401_for_missing_invalid_and_expired_tokens(strict_api: Api, strict: Server) -> None:
+    alice = await strict_api.user()
+    assert (await refused(strict, "notifications", ""))[0] == 4401
+    assert (await refused(strict, "notifications", "not-a-jwt"))[0] == 4401
+    assert (await refused(strict, "notifications", token_for(alice.id, -5)))[0] == 4401
+    forged = jwt.encode(
+        {"sub": str(alice.id), "iat": 0, "exp": 2**31, "typ": "access"},
+        "another-secret-" * 4,
+        algorithm="HS256",
+    )
+    assert (await refused(strict, "notifications", forged))[0] == 4401
+
+
+async def test_4401_when_the_token_expires_unless_replaced_with_auth(
+    strict_api: Api, strict: Server
+) -> None:
+    alice = await strict_api.user()
+    expiring = await Socket.open(strict.ws_url, "notifications", token_for(alice.id, 2))
+    renewed = await Socket.open(strict.ws_url, "notifications", token_for(alice.id, 2))
+    await expiring.recv_type("connected")
+    await renewed.recv_type("connected")
+    await renewed.send({"type": "auth", "token": token_for(alice.id, 600)})
+    code, seen = await expiring.closed_with(timeout=10)
+    assert code == 4401 and seen[-1]["data"]["code"] == "token_expired"
+    await renewed.send({"type": "ping"})
+    assert (await renewed.recv())["type"] == "pong"  # still open after the old expiry
+    await renewed.close()
+
+
+async def test_4400_for_a_malformed_since(strict_api: Api, strict: Server) -> None:
+    alice = await strict_api.user()
+    for bad in ("abc", "-1", "1.5"):
+        assert await refused(strict, "notifications", alice.token, since=bad) == (
+            4400,
+            "bad_request",
+        )
+
+
+async def test_4404_for_unknown_invisible_and_malformed_workspaces(
+    strict_api: Api, strict: Server
+) -> None:
+    alice, mallory = await strict_api.user(), await strict_api.user()
+    ws = await alice.workspace()
+    for path in (f"workspaces/{ws}/tasks", "workspaces/999999/tasks", "workspaces/x/tasks"):
+        assert (await refused(strict, path, mallory.token))[0] == 4404
+
+
+async def test_4403_closes_a_removed_member_and_4404_a_deleted_workspace(
+    strict_api: Api, strict: Server
+) -> None:
+    alice, bob = await strict_api.user(), await strict_api.user()
+    ws = await alice.workspace("Team", (bob, "member"))
+    bobs = await Socket.open(strict.ws_url, f"workspaces/{ws}/tasks", bob.token)
+    alices = await Socket.open(strict.ws_url, f"workspaces/{ws}/tasks", alice.token)
+    await bobs.recv_type("connected")
+    await alices.recv_type("connected")
+    assert (await alice.delete(f"/workspaces/{ws}/members/{bob.id}")).status_code == 204
+    code, seen = await bobs.closed_with()
+    assert code == 4403 and seen[-1]["data"]["code"] == "access_revoked"
+    await alice.task(ws, title="still here")
+    assert (await alices.recv_type("task_update"))["data"]["title"] == "still here"
+    assert (await alice.delete(f"/workspaces/{ws}")).status_code == 204
+    code, _ = await alices.closed_with()
+    assert code == 4404
+
+
+async def test_1008_for_an_origin_outside_the_allow_list(strict_api: Api, strict: Server) -> None:
+    alice = await strict_api.user()
+    url = f"{strict.ws_url}/api/v1/ws/notifications?token={alice.token}"
+    async with websockets.connect(url, origin="https://evil.example") as ws:  # type: ignore[arg-type]
+        error = await ws.recv()
+        assert "origin_not_allowed" in str(error)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    async with websockets.connect(url, origin="https://app.example") as ws:  # type: ignore[arg-type]
+        assert "connected" in str(await ws.recv())
+
+
+async def test_1009_for_an_oversized_client_message(strict_api: Api, strict: Server) -> None:
+    alice = await strict_api.user()
+    sock = await Socket.open(strict.ws_url, "notifications", alice.token)
+    await sock.recv_type("connected")
+    await sock.send({"type": "ping", "padding": "x" * 10_000})
+    code, _ = await sock.closed_with()
+    assert code == 1009
+
+
+async def test_4429_for_a_client_that_floods(live: Api, server: Server) -> None:
+    alice = await live.user()
+    sock = await Socket.open(server.ws_url, "notifications", alice.token)
+    await sock.recv_type("connected")
+    for _ in range(200):
+        await sock.send("garbage")
+    code, seen = await sock.closed_with()
+    assert code == 4429
+    assert seen[0]["data"]["code"] == "invalid_json"  # garbage is answered, then limited
+    assert seen[-1]["data"]["code"] == "rate_limited"
+
+
+async def test_bad_client_messages_get_errors_and_the_connection_stays_open(
+    strict_api: Api, strict: Server
+) -> None:
+    alice = await strict_api.user()
+    sock = await Socket.open(strict.ws_url, "notifications", alice.token)
+    await sock.recv_type("connected")
+    for bad, code in (
+        ("{", "invalid_json"),
+        ("[1,2]", "unknown_type"),
+        ('{"type":"dance"}', "unknown_type"),
+        ('{"type":"auth"}', "invalid_field"),
+        ('{"type":"auth","token":"nope"}', "invalid_token"),
+    ):
+        await sock.send(bad)
+        message = await sock.recv()
+        assert message["type"] == "error" and message["data"]["code"] == code, bad
+    await sock.send({"type": "ping"})
+    assert (await sock.recv()) == {"type": "pong"}
+    await sock.close()
+
+
+def _silent_socket(port: int, path: str) -> socket.socket:
+    """A client that completes the handshake and then never reads."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", port))
+    raw.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    assert b" 101 " in raw.recv(1024)
+    return raw
+
+
+async def test_4508_closes_a_consumer_that_stops_reading_and_nobody_else_waits(
+    strict_api: Api, strict: Server
+) -> None:
+    alice = await strict_api.user()
+    ws = await alice.workspace()
+    silent = _silent_socket(strict.port, f"/api/v1/ws/workspaces/{ws}/tasks?token={alice.token}")
+    reader = await Socket.open(strict.ws_url, f"workspaces/{ws}/tasks", alice.token)
+    await reader.recv_type("connected")
+    big = "x" * 19_000
+    total = 300
+    received: list[int] = []
+
+    async def read_all() -> None:
+        while len(received) < total:
+            received.append((await reader.recv_type("task_update"))["seq"])
+
+    consumer = asyncio.create_task(read_all())
+    for i in range(total):
+        await alice.task(ws, title=f"t{i}", description=big)
+    await asyncio.wait_for(consumer, 60)
+    assert received == list(range(1, total + 1))
+    # The silent client was cut off: its stream ends with a close frame carrying 4508.
+    silent.setblocking(False)
+    data = b""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            chunk = silent.recv(1 << 20)
+        except BlockingIOError:
+            await asyncio.sleep(0.05)
+            continue
+        if not chunk:
+            break
+        data += chunk
+    silent.close()
+    assert b"\x88\x02\x11\x9c" in data  # close frame, code 4508 (0x119c)
+    metrics = (await strict_api.client.get("/metrics")).text
+    assert "onetask_ws_slow_consumer_closes_total" in metrics
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = Server(tmp_path_factory.mktemp("idle"), ONETASK_WS_IDLE_TIMEOUT_S="1").start()
+    yield server
+    server.stop()
+
+
+async def test_4408_after_the_idle_timeout_but_not_while_the_client_talks(
+    impatient: Server,
+) -> None:
+    async with httpx.AsyncClient(base_url=impatient.url, timeout=30) as client:
+        alice = await Api(client).user()
+    quiet = await Socket.open(impatient.ws_url, "notifications", alice.token)
+    chatty = await Socket.open(impatient.ws_url, "notifications", alice.token)
+    assert (await quiet.recv())["data"]["idle_timeout_s"] == 1
+    await chatty.recv_type("connected")
+
+    async def keep_talking() -> int:
+        pongs = 0
+        while True:
+            await chatty.send({"type": "ping"})
+            assert (await chatty.recv())["type"] == "pong"
+            pongs += 1
+            await asyncio.sleep(0.3)
+
+    talker = asyncio.create_task(keep_talking())
+    code, seen = await quiet.closed_with(timeout=10)
+    assert code == 4408 and seen[-1]["data"]["code"] == "idle_timeout"
+    await asyncio.sleep(1.5)  # a full idle period more: the talking client is still served
+    assert not talker.done(), talker
+    talker.cancel()
+    await chatty.close()
+
+
+async def test_1001_on_shutdown_and_1000_when_the_client_closes(tmp_path: Path) -> None:
+    server = Server(tmp_path).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            alice = await Api(client).user()
+        sock = await Socket.open(server.ws_url, "notifications", alice.token)
+        await sock.recv_type("connected")
+        polite = await Socket.open(server.ws_url, "notifications", alice.token)
+        await polite.recv_type("connected")
+        await polite.ws.close(1000)
+        assert polite.ws.close_code == 1000
+        server.stop()
+        code, seen = await sock.closed_with()
+        assert code == 1001 and seen[-1]["data"]["code"] == "server_shutdown"
+    finally:
+        server.kill()
