@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=50, ge=1)
     login_window_s: int = Field(default=300, ge=1)
 
-    event_retention_s: int = Field(default=7 * 24 * 3600, ge=60)
+    event_retention_s: int = Field(default=7 * 24 * 3600, ge=1)
     head_check_interval_s: float = Field(default=1.0, gt=0)
     relay_sweep_interval_s: float = Field(default=2.0, gt=0)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from onetask.errors import PROBLEM, Problem
+from onetask.errors import PROBLEM
 
 _DESCRIPTIONS = {
     401: "Missing, invalid or expired access token",
@@ -19,9 +19,10 @@ _DESCRIPTIONS = {
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    # No `model`: FastAPI would also list the body under application/json, which a
+    # problem never is. The Problem schema itself is registered by the app.
     return {
         status: {
-            "model": Problem,
             "description": _DESCRIPTIONS[status],
             "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onetask.db.models import RefreshToken, User
@@ -30,9 +31,13 @@ async def login_taken(session: AsyncSession, email: str, username: str) -> str |
     return None
 
 
-async def add_user(session: AsyncSession, user: User) -> User:
+async def add_user(session: AsyncSession, user: User) -> User | None:
+    """None when a concurrent registration took the email or username first."""
     session.add(user)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        return None
     return user
 
 

@@ -12,8 +12,8 @@ from onetask.db import uow
 from onetask.db.deps import DbSession
 from onetask.openapi import problems
 
-router = APIRouter(prefix="/auth", tags=["auth"])
-users = APIRouter(prefix="/users", tags=["users"], responses=problems(401))
+router = APIRouter(prefix="/auth", tags=["auth"], responses=problems(503))
+users = APIRouter(prefix="/users", tags=["users"], responses=problems(401, 503))
 
 
 @router.post(

@@ -6,6 +6,8 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from onetask.inputs import StorableText
+
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{3,32}$")]
 Email = Annotated[
     str,
@@ -15,8 +17,10 @@ Email = Annotated[
         max_length=320,
         pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
     ),
+    StorableText,
 ]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=128), StorableText]
+FullName = Annotated[str, StringConstraints(max_length=200), StorableText]
 _ZONES = available_timezones() | {"UTC"}
 
 
@@ -35,7 +39,7 @@ class RegisterIn(BaseModel):
     email: Email
     username: Username
     password: Password
-    full_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    full_name: FullName | None = None
     timezone: TimeZone = "UTC"
 
 
@@ -53,7 +57,7 @@ class UserOut(BaseModel):
 class UserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    full_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    full_name: FullName | None = None
     timezone: TimeZone | None = None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,7 +17,8 @@ from onetask.auth.tokens import issue_access_token, new_refresh_token, refresh_t
 from onetask.config import Settings
 from onetask.db.models import RefreshToken, User
 from onetask.db.types import utcnow
-from onetask.errors import Conflict, TooManyRequests, Unauthorized
+from onetask.errors import Conflict, InvalidInput, TooManyRequests, Unauthorized
+from onetask.inputs import storable
 
 
 class RefreshTokenReused(Unauthorized):
@@ -41,7 +43,10 @@ async def register(session: AsyncSession, data: RegisterIn) -> User:
         timezone=data.timezone,
         password_hash=await hash_password(data.password),
     )
-    return await repository.add_user(session, user)
+    added = await repository.add_user(session, user)
+    if added is None:
+        raise Conflict("An account with this email or username already exists.")
+    return added
 
 
 async def login(
@@ -53,20 +58,32 @@ async def login(
     password: str,
     address: str,
 ) -> TokenPair:
+    well_formed = storable(login) and storable(password)
+    user = await repository.find_user_by_login(session, login) if well_formed else None
     keys = [
-        (f"account:{login.lower()}", limits.per_account),
+        (_account_key(user, login), limits.per_account),
         (f"address:{address}", limits.per_address),
     ]
     for key, limit in keys:
         failures, retry_after = await limits.counter.count(key)
         if failures >= limit:
             raise TooManyRequests("Too many failed logins; try again later.", retry_after)
-    user = await repository.find_user_by_login(session, login)
-    if not await verify_password(user.password_hash if user else None, password) or not user:
+    password_ok = well_formed and await verify_password(
+        user.password_hash if user else None, password
+    )
+    if not password_ok or not user:
         for key, _ in keys:
             await limits.counter.add(key)
         raise Unauthorized("Incorrect username or password.")
     return await _issue_pair(session, settings, user.id, family_id=secrets.token_hex(16))
+
+
+def _account_key(user: User | None, login: str) -> str:
+    # One budget per account, whether it is addressed by username or by email.
+    if user is not None:
+        return f"account:user:{user.id}"
+    digest = hashlib.sha256(login.lower().encode(errors="surrogatepass")).hexdigest()
+    return f"account:login:{digest}"
 
 
 async def refresh(session: AsyncSession, settings: Settings, token: str) -> TokenPair:
@@ -91,9 +108,11 @@ async def logout(session: AsyncSession, token: str) -> None:
 
 
 async def update_profile(session: AsyncSession, user: User, patch: UserPatch) -> User:
-    for field, value in patch.model_dump(exclude_unset=True).items():
-        if value is not None or field == "full_name":
-            setattr(user, field, value)
+    changes = patch.model_dump(exclude_unset=True)
+    if "timezone" in changes and changes["timezone"] is None:
+        raise InvalidInput("timezone cannot be null; send an IANA time zone such as UTC.")
+    for field, value in changes.items():
+        setattr(user, field, value)
     await session.flush()
     return user
 

@@ -24,6 +24,7 @@ from onetask.db.models import User
 from onetask.errors import NotFound
 from onetask.events.channels import notifications_channel, workspace_channel
 from onetask.events.messages import Pong, encode
+from onetask.inputs import MAX_ID
 from onetask.realtime.connection import Connection, error_frame
 from onetask.realtime.hub import Hub
 from onetask.workspaces import service as workspaces
@@ -75,7 +76,7 @@ async def workspace_tasks_socket(websocket: WebSocket, workspace_id: str) -> Non
 
 
 def parse_id(raw: str, what: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) < 2**63:
+    if not raw.isdigit() or len(raw) > 10 or not 0 < int(raw) <= MAX_ID:
         raise Refused(4404, "not_found", f"No such {what}, or you are not a member of it.")
     return int(raw)
 

@@ -97,12 +97,18 @@ class Relay:
             self.metrics.inc("onetask_events_published_total", "Events published", len(batch))
 
     async def _maintenance_loop(self) -> None:
+        # Pruning is a bulk delete: run it a few times per retention period, at most
+        # once a minute, not on every sweep.
+        prune_every = min(60.0, self.retention_s / 4)
+        next_prune = time.monotonic()
         while True:
             await asyncio.sleep(self.sweep_interval_s)
             try:
                 await self._save_watermarks()
                 await self.sweep()
-                await self.prune()
+                if time.monotonic() >= next_prune:
+                    await self.prune()
+                    next_prune = time.monotonic() + prune_every
             except Exception:
                 log.exception("relay maintenance failed; retrying next round")
 

@@ -7,11 +7,15 @@ from fastapi import Depends, Header, Path, Request
 from onetask.auth.deps import CurrentUser
 from onetask.db.deps import DbSession
 from onetask.db.models import Task
+from onetask.inputs import MAX_ID
 from onetask.tasks import service
 
 
 async def get_task(
-    task_id: Annotated[int, Path(ge=1)], user: CurrentUser, session: DbSession, request: Request
+    task_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    user: CurrentUser,
+    session: DbSession,
+    request: Request,
 ) -> Task:
     return await service.get(session, task_id, user, lock=request.method != "GET")
 

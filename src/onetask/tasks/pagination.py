@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, case, func, literal, tuple_
 
 from onetask.db.models import Task
 from onetask.errors import InvalidInput
+from onetask.inputs import MAX_ID, storable
 
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -101,12 +102,20 @@ def _decode(cursor: str, sort: str, kinds: tuple[str, ...]) -> list[Any]:
 
 
 def _value(value: Any, kind: str) -> Any:
+    # A cursor comes back from the client: hold it to what the database can compare.
     if kind == "dt":
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError("naive datetime in cursor")
-        return parsed
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("datetime out of range in cursor") from exc
     expected = int if kind == "int" else str
     if not isinstance(value, expected) or isinstance(value, bool):
         raise ValueError("wrong type in cursor")
+    if isinstance(value, int) and not 0 <= value <= MAX_ID:
+        raise ValueError("integer out of range in cursor")
+    if isinstance(value, str) and not storable(value):
+        raise ValueError("unstorable text in cursor")
     return value

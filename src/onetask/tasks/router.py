@@ -14,7 +14,7 @@ from onetask.tasks.deps import IfMatch, TaskInWorkspace
 from onetask.tasks.schemas import TaskFilters, TaskIn, TaskOut, TaskPage, TaskPatch
 from onetask.workspaces.deps import WorkspaceAccess
 
-router = APIRouter(tags=["tasks"], responses=problems(401, 404, 422))
+router = APIRouter(tags=["tasks"], responses=problems(401, 404, 422, 503))
 _ETAG = {"headers": {"ETag": {"description": "The task's version", "schema": {"type": "string"}}}}
 
 

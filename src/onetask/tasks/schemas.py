@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from onetask.events.messages import UTCTime
+from onetask.inputs import AwareDatetime, Id, StorableText
 
 Status = Literal["todo", "in_progress", "done"]
 Priority = Literal["low", "medium", "high", "urgent"]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-Description = Annotated[str, StringConstraints(max_length=20000)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), StorableText
+]
+Description = Annotated[str, StringConstraints(max_length=20000), StorableText]
 Sort = Literal[
     "created_at",
     "-created_at",
@@ -25,15 +27,6 @@ Sort = Literal[
 ]
 
 
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("must include a time zone offset, e.g. 2025-04-01T12:00:00Z")
-    return value.astimezone(UTC)
-
-
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
-
-
 class TaskIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -42,7 +35,7 @@ class TaskIn(BaseModel):
     status: Status = "todo"
     priority: Priority = "medium"
     due_date: AwareDatetime | None = None
-    assignee_id: int | None = None
+    assignee_id: Id | None = None
 
 
 class TaskPatch(BaseModel):
@@ -55,7 +48,7 @@ class TaskPatch(BaseModel):
     status: Status | None = None
     priority: Priority | None = None
     due_date: AwareDatetime | None = None
-    assignee_id: int | None = None
+    assignee_id: Id | None = None
 
 
 class TaskOut(BaseModel):
@@ -87,10 +80,10 @@ class TaskPage(BaseModel):
 class TaskFilters(BaseModel):
     status: Status | None = None
     priority: Priority | None = None
-    assignee_id: int | None = None
+    assignee_id: Id | None = None
     due_before: AwareDatetime | None = None
     due_after: AwareDatetime | None = None
-    q: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    q: Annotated[str, StringConstraints(min_length=1, max_length=200), StorableText] | None = None
     include_deleted: bool = False
     sort: Sort = "-created_at"
     limit: int = Field(default=50, ge=1, le=200)

@@ -6,12 +6,13 @@ from fastapi import Depends, Path
 
 from onetask.auth.deps import CurrentUser
 from onetask.db.deps import DbSession
+from onetask.inputs import MAX_ID
 from onetask.workspaces import service
 from onetask.workspaces.service import Access
 
 
 async def get_workspace_access(
-    workspace_id: Annotated[int, Path(ge=1)], user: CurrentUser, session: DbSession
+    workspace_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentUser, session: DbSession
 ) -> Access:
     return await service.access(session, workspace_id, user.id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -65,9 +66,14 @@ async def get_member(session: AsyncSession, workspace_id: int, user_id: int) -> 
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def add_member(session: AsyncSession, membership: Membership) -> None:
+async def add_member(session: AsyncSession, membership: Membership) -> bool:
+    """False when a concurrent request added the same member first."""
     session.add(membership)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 async def remove_member(session: AsyncSession, workspace_id: int, user_id: int) -> None:
@@ -78,11 +84,17 @@ async def remove_member(session: AsyncSession, workspace_id: int, user_id: int) 
     )
 
 
-async def count_owners(session: AsyncSession, workspace_id: int) -> int:
-    query = select(func.count()).where(
-        Membership.workspace_id == workspace_id, Membership.role == "owner"
+async def lock_owners(session: AsyncSession, workspace_id: int) -> list[int]:
+    """Owner ids, longest-standing first, locked so that two owners stepping down at
+    once cannot both see the other one stay (PostgreSQL re-checks the rows after
+    waiting; SQLite serializes writers anyway)."""
+    query = (
+        select(Membership.user_id)
+        .where(Membership.workspace_id == workspace_id, Membership.role == "owner")
+        .order_by(Membership.created_at, Membership.user_id)
+        .with_for_update()
     )
-    return int((await session.execute(query)).scalar_one())
+    return list((await session.execute(query)).scalars())
 
 
 async def find_user(

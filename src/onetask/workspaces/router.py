@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
 
 from onetask.auth.deps import CurrentUser
 from onetask.db import uow
 from onetask.db.deps import DbSession
 from onetask.db.models import Membership
+from onetask.inputs import MAX_ID
 from onetask.openapi import problems
 from onetask.workspaces import service
 from onetask.workspaces.deps import WorkspaceAccess
@@ -19,7 +22,8 @@ from onetask.workspaces.schemas import (
 )
 from onetask.workspaces.service import Access
 
-router = APIRouter(prefix="/workspaces", tags=["workspaces"], responses=problems(401, 422))
+MemberId = Annotated[int, Path(ge=1, le=MAX_ID)]
+router = APIRouter(prefix="/workspaces", tags=["workspaces"], responses=problems(401, 422, 503))
 
 
 def _out(acc: Access) -> WorkspaceOut:
@@ -105,7 +109,7 @@ async def add_member(data: MemberIn, acc: WorkspaceAccess, session: DbSession) -
     responses=problems(403, 404, 409),
 )
 async def change_role(
-    user_id: int, patch: MemberPatch, acc: WorkspaceAccess, session: DbSession
+    user_id: MemberId, patch: MemberPatch, acc: WorkspaceAccess, session: DbSession
 ) -> MemberOut:
     member = await service.change_role(session, acc, user_id, patch.role)
     await uow.commit(session)
@@ -117,7 +121,7 @@ async def change_role(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problems(403, 404, 409),
 )
-async def remove_member(user_id: int, acc: WorkspaceAccess, session: DbSession) -> Response:
+async def remove_member(user_id: MemberId, acc: WorkspaceAccess, session: DbSession) -> Response:
     await service.remove_member(session, acc, user_id)
     await uow.commit(session)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

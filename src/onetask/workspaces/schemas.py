@@ -5,9 +5,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
+from onetask.auth.schemas import Email, Username
+from onetask.inputs import StorableText
+
 Role = Literal["owner", "admin", "member"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Description = Annotated[str, StringConstraints(max_length=5000)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), StorableText
+]
+Description = Annotated[str, StringConstraints(max_length=5000), StorableText]
 
 
 class WorkspaceIn(BaseModel):
@@ -37,8 +42,8 @@ class WorkspaceOut(BaseModel):
 class MemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: str | None = None
-    email: str | None = None
+    username: Username | None = None
+    email: Email | None = None
     role: Role = "member"
 
     @model_validator(mode="after")

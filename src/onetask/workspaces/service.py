@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onetask.db.models import Membership, User, Workspace
-from onetask.errors import Conflict, Forbidden, NotFound
+from onetask.errors import Conflict, Forbidden, InvalidInput, NotFound
 from onetask.events import outbox
 from onetask.events.channels import CONTROL
 from onetask.events.messages import AccessChangeData, AccessRevoked, WorkspaceDeleted
@@ -67,9 +67,10 @@ async def list_mine(session: AsyncSession, user: User) -> list[Access]:
 
 async def update(session: AsyncSession, acc: Access, patch: WorkspacePatch) -> Access:
     _require_admin(acc, "rename or describe the workspace")
-    for field, value in patch.model_dump(exclude_unset=True).items():
-        if field == "name" and value is None:
-            continue
+    changes = patch.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        raise InvalidInput("name cannot be null.")
+    for field, value in changes.items():
         setattr(acc.workspace, field, value)
     await session.flush()
     return acc
@@ -95,9 +96,9 @@ async def add_member(session: AsyncSession, acc: Access, data: MemberIn) -> Memb
         raise NotFound("No user with that username or email.")
     if await repository.role_of(session, acc.workspace.id, user.id) is not None:
         raise Conflict("That user is already a member.")
-    await repository.add_member(
-        session, Membership(workspace_id=acc.workspace.id, user_id=user.id, role=data.role)
-    )
+    membership = Membership(workspace_id=acc.workspace.id, user_id=user.id, role=data.role)
+    if not await repository.add_member(session, membership):
+        raise Conflict("That user is already a member.")
     found = await repository.get_member(session, acc.workspace.id, user.id)
     assert found is not None
     return found
@@ -111,7 +112,7 @@ async def change_role(session: AsyncSession, acc: Access, user_id: int, role: Ro
     _require_may_grant(acc, member.role)
     _require_may_grant(acc, role)
     if member.role == "owner" and role != "owner":
-        await _keep_an_owner(session, acc.workspace.id)
+        await _keep_an_owner(session, acc.workspace, leaving_id=user_id)
     member.role = role
     await session.flush()
     return member
@@ -125,7 +126,7 @@ async def remove_member(session: AsyncSession, acc: Access, user_id: int) -> Non
         _require_admin(acc, "remove other members")
         _require_may_grant(acc, member.role)
     if member.role == "owner":
-        await _keep_an_owner(session, acc.workspace.id)
+        await _keep_an_owner(session, acc.workspace, leaving_id=user_id)
     await repository.remove_member(session, acc.workspace.id, user_id)
     event = AccessRevoked(data=AccessChangeData(workspace_id=acc.workspace.id, user_id=user_id))
     outbox.record(session, CONTROL, event)
@@ -141,6 +142,10 @@ def _require_may_grant(acc: Access, role: str) -> None:
         raise Forbidden("Only an owner can grant, change or remove the owner role.")
 
 
-async def _keep_an_owner(session: AsyncSession, workspace_id: int) -> None:
-    if await repository.count_owners(session, workspace_id) <= 1:
+async def _keep_an_owner(session: AsyncSession, workspace: Workspace, *, leaving_id: int) -> None:
+    """Refuse to lose the last owner; hand `owner_id` on if its holder stops owning."""
+    others = [o for o in await repository.lock_owners(session, workspace.id) if o != leaving_id]
+    if not others:
         raise Conflict("The last owner cannot leave or be demoted; make another owner first.")
+    if workspace.owner_id == leaving_id:
+        workspace.owner_id = others[0]

@@ -1,0 +1,47 @@
+"""Constraints every request input shares: only what the database can store gets past
+validation, so bad input is a 422 and never a database error (a 500) on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+# Ids are INTEGER columns: 32 bits on PostgreSQL. A larger id names nothing.
+MAX_ID = 2**31 - 1
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def storable(value: str) -> bool:
+    """PostgreSQL text cannot hold NUL, nor UTF-8 encode a lone surrogate."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable_text(value: str) -> str:
+    if not storable(value):
+        raise ValueError("must not contain NUL characters or unpaired surrogates")
+    return value
+
+
+# Append to any `Annotated[str, ...]` that reaches the database.
+StorableText = AfterValidator(_storable_text)
+
+
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a time zone offset, e.g. 2025-04-01T12:00:00Z")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        raise ValueError("is out of the supported range once converted to UTC") from exc
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
