@@ -26,6 +26,7 @@ from onetask.errors import Problem, install_error_handlers, problem_response
 from onetask.events.outbox import EVENTS_COMMITTED
 from onetask.logs import install_redaction
 from onetask.metrics import Metrics
+from onetask.notifications.router import router as notifications_router
 from onetask.realtime.broker import create_broker
 from onetask.realtime.endpoints import router as ws_router
 from onetask.realtime.hub import Hub
@@ -67,7 +68,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
 
     api = APIRouter(prefix="/api/v1")
-    for router in (auth_router, users_router, workspaces_router, tasks_router, ws_router):
+    for router in (
+        auth_router,
+        users_router,
+        workspaces_router,
+        tasks_router,
+        notifications_router,
+        ws_router,
+    ):
         api.include_router(router)
     app.include_router(api)
     app.include_router(_operations_router())

@@ -30,8 +30,9 @@ async def test_since_older_than_the_retention_gets_resync_required_then_live(
             await alice.task(ws, title=f"old {i}")
         deadline = time.monotonic() + 15
         while True:  # wait for the background pruning to drop the history
-            sock = await Socket.open(forgetful.ws_url, f"workspaces/{ws}/tasks", alice.token,
-                                     since=1)
+            sock = await Socket.open(
+                forgetful.ws_url, f"workspaces/{ws}/tasks", alice.token, since=1
+            )
             assert (await sock.recv())["data"]["seq"] == 3
             first = await sock.recv()
             if first["type"] == "resync_required":
@@ -53,8 +54,10 @@ async def test_since_ahead_of_the_server_gets_resync_required(live: Api, server:
     sock = await Socket.open(server.ws_url, f"workspaces/{ws}/tasks", alice.token, since=50)
     assert (await sock.recv())["type"] == "connected"
     resync = await sock.recv()
-    assert resync == {"type": "resync_required",
-                      "data": {"reason": "ahead_of_server", "since": 50, "seq": 1}}
+    assert resync == {
+        "type": "resync_required",
+        "data": {"reason": "ahead_of_server", "since": 50, "seq": 1},
+    }
     await sock.close()
 
 

@@ -7,9 +7,15 @@ These models are also the source of the AsyncAPI document.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 TaskAction = Literal["created", "updated", "completed", "deleted", "restored"]
 FocusAction = Literal[
@@ -81,8 +87,15 @@ class NotificationMessage(WireModel):
 
 
 class NotificationReadData(WireModel):
+    """Either `{"ids": [...]}` or `{"all": true}`; the unused key is left out."""
+
     ids: list[int] | None = None
     all: bool | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_the_unused_key(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None}
 
 
 class NotificationRead(WireModel):
@@ -115,6 +128,15 @@ class FocusData(WireModel):
     status: str | None = None
     current_task_id: int | None = None
     timer: FocusTimer
+
+
+class FocusParticipantSummary(WireModel):
+    """One participant's line in `session_ended` (sent as `data.summary`)."""
+
+    user: FocusUser
+    focused_seconds: int
+    tasks_completed: int
+    completed_task_ids: list[int]
 
 
 class FocusUpdate(WireModel):

@@ -16,6 +16,7 @@ from onetask.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from onetask.events import outbox
 from onetask.events.channels import workspace_channel
 from onetask.events.messages import TaskAction, TaskData, TaskUpdate
+from onetask.notifications import service as notifications
 from onetask.tasks import pagination, repository
 from onetask.tasks.schemas import TaskFilters, TaskIn, TaskPatch
 from onetask.workspaces import service as workspaces
@@ -51,7 +52,7 @@ async def create(session: AsyncSession, acc: Access, actor: User, data: TaskIn) 
         **data.model_dump(),
     )
     await repository.add(session, task)
-    _emit(session, TaskChange(task, "created", actor, None, frozenset(data.model_fields_set)))
+    await _emit(session, TaskChange(task, "created", actor, None, frozenset(data.model_fields_set)))
     return task
 
 
@@ -92,7 +93,7 @@ async def update(
         action = "completed" if changed["status"] == "done" else "updated"
         task.completed_at = utcnow() if changed["status"] == "done" else None
     _apply(task, changed)
-    _emit(session, TaskChange(task, action, actor, previous_assignee, frozenset(changed)))
+    await _emit(session, TaskChange(task, action, actor, previous_assignee, frozenset(changed)))
     return task
 
 
@@ -106,7 +107,9 @@ async def delete(session: AsyncSession, task: Task, actor: User, if_match: str |
         return
     now = utcnow()
     _apply(task, {"deleted_at": now}, now)
-    _emit(session, TaskChange(task, "deleted", actor, task.assignee_id, frozenset({"deleted_at"})))
+    await _emit(
+        session, TaskChange(task, "deleted", actor, task.assignee_id, frozenset({"deleted_at"}))
+    )
 
 
 async def restore(session: AsyncSession, task: Task, actor: User, if_match: str | None) -> Task:
@@ -118,7 +121,9 @@ async def restore(session: AsyncSession, task: Task, actor: User, if_match: str 
     ):
         task.assignee_id = None  # the assignee left the workspace while it was deleted
     _apply(task, {"deleted_at": None})
-    _emit(session, TaskChange(task, "restored", actor, task.assignee_id, frozenset({"deleted_at"})))
+    await _emit(
+        session, TaskChange(task, "restored", actor, task.assignee_id, frozenset({"deleted_at"}))
+    )
     return task
 
 
@@ -153,9 +158,10 @@ def _apply(task: Task, changes: dict[str, Any], now: Any = None) -> None:
     task.version += 1
 
 
-def _emit(session: AsyncSession, change: TaskChange) -> None:
+async def _emit(session: AsyncSession, change: TaskChange) -> None:
     message = TaskUpdate(action=change.action, data=task_data(change.task, change.actor.id))
     outbox.record(session, workspace_channel(change.task.workspace_id), message)
+    await notifications.on_task_change(session, change)
 
 
 def _check_version(task: Task, if_match: str | None) -> None:

@@ -1,0 +1,99 @@
+"""All SQL of notifications and notification preferences."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onetask.db.models import ChannelHead, Membership, Notification, NotificationMute
+
+
+async def add_all(session: AsyncSession, notifications: list[Notification]) -> None:
+    session.add_all(notifications)
+    await session.flush()
+
+
+async def get(session: AsyncSession, user_id: int, notification_id: int) -> Notification | None:
+    query = select(Notification).where(
+        Notification.id == notification_id, Notification.user_id == user_id
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def page(
+    session: AsyncSession, user_id: int, *, unread_only: bool, before_id: int | None, limit: int
+) -> list[Notification]:
+    query = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        query = query.where(Notification.read.is_(False))
+    if before_id is not None:
+        query = query.where(Notification.id < before_id)
+    query = query.order_by(Notification.id.desc()).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def count_unread(session: AsyncSession, user_id: int) -> int:
+    query = select(func.count()).where(
+        Notification.user_id == user_id, Notification.read.is_(False)
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def mark_all_read(session: AsyncSession, user_id: int, now: datetime) -> int:
+    statement = (
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read.is_(False))
+        .values(read=True, read_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    result = cast(CursorResult[Any], await session.execute(statement))
+    return int(result.rowcount)
+
+
+async def remove(session: AsyncSession, notification: Notification) -> None:
+    await session.delete(notification)
+    await session.flush()
+
+
+async def lock_inbox(session: AsyncSession, channel: str) -> None:
+    """Take the inbox channel's counter lock now rather than at commit (PostgreSQL).
+
+    A read-state change must be ordered against notifications being created: whoever
+    holds this lock first commits first, so `{"all": true}` never overtakes (and
+    wrongly marks read) a notification its UPDATE did not see, and mark-read and
+    read-all always lock in the same order (counter, then rows). SQLite already
+    serializes writers.
+    """
+    query = select(ChannelHead.last_seq).where(ChannelHead.channel == channel).with_for_update()
+    await session.execute(query)
+
+
+async def muted(session: AsyncSession, user_id: int) -> set[str]:
+    query = select(NotificationMute.type).where(NotificationMute.user_id == user_id)
+    return set((await session.execute(query)).scalars())
+
+
+async def mutes_of(session: AsyncSession, user_ids: Iterable[int]) -> set[tuple[int, str]]:
+    query = select(NotificationMute.user_id, NotificationMute.type).where(
+        NotificationMute.user_id.in_(list(user_ids))
+    )
+    return {(user_id, kind) for user_id, kind in (await session.execute(query)).all()}
+
+
+async def set_muted(session: AsyncSession, user_id: int, kinds: Iterable[str]) -> None:
+    await session.execute(delete(NotificationMute).where(NotificationMute.user_id == user_id))
+    session.add_all(NotificationMute(user_id=user_id, type=kind) for kind in kinds)
+    await session.flush()
+
+
+async def members_among(
+    session: AsyncSession, workspace_id: int, user_ids: Iterable[int]
+) -> set[int]:
+    query = select(Membership.user_id).where(
+        Membership.workspace_id == workspace_id, Membership.user_id.in_(list(user_ids))
+    )
+    return set((await session.execute(query)).scalars())
