@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -24,12 +24,16 @@ from onetask.db.engine import Database
 from onetask.db.migrate import upgrade_async
 from onetask.errors import Problem, install_error_handlers, problem_response
 from onetask.events.outbox import EVENTS_COMMITTED
+from onetask.focus.router import router as focus_router
+from onetask.focus.scheduler import FocusScheduler
 from onetask.logs import install_redaction
 from onetask.metrics import Metrics
 from onetask.notifications.router import router as notifications_router
 from onetask.realtime.broker import create_broker
 from onetask.realtime.endpoints import router as ws_router
+from onetask.realtime.focus_socket import FocusLive
 from onetask.realtime.hub import Hub
+from onetask.realtime.pages import router as pages_router
 from onetask.realtime.relay import Relay
 from onetask.tasks.router import router as tasks_router
 from onetask.workspaces.router import router as workspaces_router
@@ -74,11 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workspaces_router,
         tasks_router,
         notifications_router,
+        focus_router,
         ws_router,
     ):
         api.include_router(router)
     app.include_router(api)
     app.include_router(_operations_router())
+    app.include_router(pages_router)
     app.openapi_schema = None
     _register_problem_schema(app)
     return app
@@ -103,16 +109,23 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     )
     database.listeners[EVENTS_COMMITTED] = relay.notify
     app.state.database, app.state.hub, app.state.broker = database, hub, broker
+    focus_scheduler = FocusScheduler(database, settings)
+    app.state.focus_live = focus_live = FocusLive(database, settings)
     app.state.login_limits = _login_limits(settings)
     await broker.start(hub.on_event, hub.on_broker_reconnect)
     await hub.start()
     await relay.start()
+    await focus_live.start()
+    await focus_scheduler.start()
     try:
         yield
     finally:
+        await focus_scheduler.stop()
         await hub.stop()
+        await focus_live.stop()
         await relay.stop()
         await broker.close()
+        await app.state.login_limits.counter.close()
         await database.dispose()
 
 
@@ -193,19 +206,27 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._too_large(scope, receive, send)
             return
-        seen = 0
+        seen, exceeded, started = 0, False, False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
+                exceeded = True
                 raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if exceeded:  # FastAPI turns the cut-off body into a 400: the answer is 413
+                return
+            started = True
+            await send(message)
+
+        with suppress(_TooLarge):
+            await self.app(scope, limited, guarded)
+        if exceeded and not started:
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:

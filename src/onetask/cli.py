@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import resource
 import signal
 import socket
 import sys
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 
 from onetask.config import ConfigError, Settings
 from onetask.logs import configure
+from onetask.realtime.transport import OneTaskWebSocketProtocol
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,6 +58,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     if workers > 1 and settings.is_sqlite:
         raise ConfigError("--workers > 1 needs PostgreSQL (ONETASK_DATABASE_URL).")
     settings.signing_key  # noqa: B018  (creates the embedded secret before anything forks)
+    _raise_fd_limit()
     config = uvicorn.Config(
         "onetask.app:create_app",
         factory=True,
@@ -66,6 +69,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         ws_ping_interval=settings.ws_heartbeat_s,
         ws_ping_timeout=settings.ws_heartbeat_s,
         ws_max_size=settings.ws_max_message_bytes,
+        # Frames are written once per event and shared by every subscriber, so they
+        # must be identical for all: no per-connection compression.
+        ws=OneTaskWebSocketProtocol,
+        ws_per_message_deflate=False,
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=10,
@@ -75,6 +82,13 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     else:
         GracefulServer(config).run()
     return 0
+
+
+def _raise_fd_limit() -> None:
+    """One file descriptor per WebSocket: allow as many as the hard limit does."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _supervise(config: uvicorn.Config, workers: int) -> None:

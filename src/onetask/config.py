@@ -45,6 +45,8 @@ class Settings(BaseSettings):
 
     presence_grace_s: float = Field(default=5.0, ge=0)
     focus_tick_interval_s: float = Field(default=1.0, gt=0)
+    # Seconds in a focus "minute": 60 in production; tests shorten phases with it.
+    focus_minute_s: float = Field(default=60.0, gt=0)
 
     auto_migrate: bool = True
     # Fault injection for the crash tests only: the process SIGKILLs itself right after

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -137,19 +138,32 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(OSError)
+    @app.exception_handler(RedisError)
     async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("database unavailable: %s", type(exc).__name__)
+        what = "broker" if isinstance(exc, RedisError) else "database"
+        log.warning("%s unavailable: %s", what, type(exc).__name__)
         return problem_response(
             503,
             "Service unavailable",
-            "The database is unreachable; retry shortly.",
+            f"The {what} is unreachable; retry shortly.",
             "unavailable",
             headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(_: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
+        if exc.connection_invalidated or _is_outage(exc):
             return await _unavailable(_, exc)
         log.exception("database error")
         return problem_response(500, "Internal error", "Unexpected database error.", "internal")
+
+
+# SQLSTATE classes of a server that is down, starting, stopping or out of connections
+# (08 connection exception, 53 insufficient resources, 57P operator intervention): the
+# request may succeed shortly, so 503, not 500.
+_OUTAGE_SQLSTATES = ("08", "53", "57P")
+
+
+def _is_outage(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_OUTAGE_SQLSTATES)

@@ -5,7 +5,30 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
-_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# Names other modules count under, declared here so /metrics shows them from the start.
+CONNECTIONS = "onetask_ws_connections"
+MESSAGES_SENT = "onetask_ws_messages_sent_total"
+SLOW_CONSUMER_CLOSES = "onetask_ws_slow_consumer_closes_total"
+QUEUE_DROPS = "onetask_ws_queue_drops_total"
+QUEUE_DROPS_HELP = "Frames discarded because their connection fell behind (it is closed with 4508)"
+EVENTS_PUBLISHED = "onetask_events_published_total"
+
+_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
 
 
 @dataclass
@@ -34,13 +57,21 @@ class Histogram:
 
 class Metrics:
     def __init__(self) -> None:
-        self.counters: dict[str, tuple[str, int]] = {}
-        self.gauges: dict[str, tuple[str, float]] = {}
+        self.counters: dict[str, tuple[str, int]] = {
+            MESSAGES_SENT: ("Frames queued to sockets", 0),
+            SLOW_CONSUMER_CLOSES: ("Connections closed with 4508 because they fell behind", 0),
+            QUEUE_DROPS: (QUEUE_DROPS_HELP, 0),
+            EVENTS_PUBLISHED: ("Events published", 0),
+        }
+        self.gauges: dict[str, tuple[str, float]] = {
+            CONNECTIONS: ("Open WebSocket connections", 0),
+        }
         self.outbox_lag = Histogram(
             "onetask_outbox_lag_seconds", "Time from commit to publish on the broker"
         )
         self.fanout = Histogram(
-            "onetask_fanout_seconds", "Time to enqueue one event to every local subscriber"
+            "onetask_fanout_seconds",
+            "Time to hand one event to every local subscriber (frames written to transports)",
         )
 
     def inc(self, name: str, help: str, by: int = 1) -> None:

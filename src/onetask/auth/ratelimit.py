@@ -20,6 +20,8 @@ class FailureCounter(Protocol):
 
     async def add(self, key: str) -> None: ...
 
+    async def close(self) -> None: ...
+
 
 class MemoryFailureCounter:
     def __init__(self, window_s: int) -> None:
@@ -44,6 +46,9 @@ class MemoryFailureCounter:
 
     async def add(self, key: str) -> None:
         self._failures.setdefault(key, deque()).append(time.monotonic())
+
+    async def close(self) -> None:
+        self._failures.clear()
 
 
 class RedisFailureCounter:
@@ -73,3 +78,6 @@ class RedisFailureCounter:
         pipe.zadd(name, {f"{now:.6f}": now})
         pipe.expire(name, self.window_s)
         await pipe.execute()
+
+    async def close(self) -> None:
+        await self.redis.aclose()

@@ -52,7 +52,11 @@ class Database:
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # Every WebSocket handshake reads a little (user, membership): a bigger pool than
+    # the default keeps a reconnect storm from queueing on it.
+    engine = create_async_engine(
+        url, connect_args={"timeout": 30}, pool_size=10, max_overflow=30, pool_timeout=30
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

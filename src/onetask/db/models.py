@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -166,6 +167,8 @@ class FocusSession(Base):
     work_minutes: Mapped[int] = mapped_column(Integer, default=25)
     break_minutes: Mapped[int] = mapped_column(Integer, default=5)
     cycles: Mapped[int] = mapped_column(Integer, default=4)
+    # Seconds in one of this session's "minutes" (ONETASK_FOCUS_MINUTE_S when created).
+    minute_s: Mapped[float] = mapped_column(default=60.0, server_default=text("60"))
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
     phase: Mapped[str] = mapped_column(String(8), default="work")
     cycle: Mapped[int] = mapped_column(Integer, default=1)

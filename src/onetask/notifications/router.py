@@ -8,6 +8,7 @@ from onetask.auth.deps import CurrentUser
 from onetask.db import uow
 from onetask.db.deps import DbSession
 from onetask.db.models import Notification
+from onetask.inputs import MAX_ID
 from onetask.notifications import service
 from onetask.notifications.schemas import (
     Count,
@@ -19,7 +20,7 @@ from onetask.notifications.schemas import (
 from onetask.openapi import problems
 
 router = APIRouter(prefix="/notifications", tags=["notifications"], responses=problems(401, 422))
-NotificationId = Annotated[int, Path(ge=1)]
+NotificationId = Annotated[int, Path(ge=1, le=MAX_ID)]  # larger: 422, not a 500
 
 
 def _out(row: Notification) -> NotificationOut:

@@ -1,8 +1,16 @@
-"""One WebSocket connection: a bounded outgoing queue drained by its own writer task.
+"""One WebSocket connection and its bounded outgoing queue.
 
 The hub only ever calls `push`, which never awaits: one slow or dead socket cannot delay
-a broadcast (NOTES-realtime, trap 5). A full queue closes the connection with 4508 and the
-client resumes with `since`.
+a broadcast (NOTES-realtime, trap 5). Until the connection is live (during `connected`
+and the replay) pushes are held in order; then:
+
+- on OneTask's uvicorn protocol (realtime/transport.py) each push writes the event's
+  frame, built once per event, straight to the socket's transport. The transport's
+  write buffer is the queue; past its limit the connection is closed with 4508.
+- elsewhere, a deque drained by a writer task through ASGI `send`; a full deque closes
+  the connection with 4508.
+
+Either way the client resumes with `since`, and `last_seq` drops anything sent twice.
 """
 
 from __future__ import annotations
@@ -14,9 +22,27 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from onetask.events.messages import Error, ErrorData, encode
+from onetask.metrics import QUEUE_DROPS, QUEUE_DROPS_HELP, Metrics
+from onetask.realtime.transport import FrameWriter, text_frame
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 _CLOSE = object()
+_HOLDING, _DIRECT, _WRITER, _DONE = 0, 1, 2, 3
+BYTES_PER_QUEUED_FRAME = 1024  # the transport's buffer limit is ws_queue_size * this
+MIN_BUFFER_LIMIT = 64 * 1024
+_NOTHING_HELD: deque[Any] = deque()  # shared once live on the direct path: never appended to
+
+# Every subscriber of an event is pushed the same `str` object in turn, so caching the
+# last one framed is enough to frame each event once.
+_framed_text: str | None = None
+_framed = b""
+
+
+def framed(text: str) -> bytes:
+    global _framed_text, _framed
+    if text is not _framed_text:
+        _framed, _framed_text = text_frame(text), text
+    return _framed
 
 
 def error_frame(code: str, detail: str) -> str:
@@ -26,10 +52,13 @@ def error_frame(code: str, detail: str) -> str:
 class Connection:
     __slots__ = (
         "_close_code",
-        "_queue",
+        "_held",
+        "_limit",
+        "_mode",
         "_send",
         "_wake",
         "_writer",
+        "_writer_task",
         "bucket",
         "bucket_at",
         "channel",
@@ -38,6 +67,7 @@ class Connection:
         "last_seen",
         "last_seq",
         "max_queue",
+        "metrics",
         "on_slow",
         "user_id",
         "username",
@@ -55,67 +85,122 @@ class Connection:
         expires_at: float,
         max_queue: int,
         burst: int,
+        transport: FrameWriter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._send = send
+        self._writer = transport
         self.user_id = user_id
         self.username = username
         self.channel = channel
         self.workspace_id = workspace_id
         self.expires_at = expires_at
         self.max_queue = max_queue
+        self._limit = max(max_queue * BYTES_PER_QUEUED_FRAME, MIN_BUFFER_LIMIT)
         self.last_seq = 0
         self.last_seen = time.monotonic()
         self.bucket = float(burst)
         self.bucket_at = self.last_seen
         self.closing = False
         self._close_code = 1000
-        self._queue: deque[Any] = deque()
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._mode = _HOLDING
+        self._held: deque[Any] = deque()
+        self._wake: asyncio.Event | None = None
+        self._writer_task: asyncio.Task[None] | None = None
         self.on_slow: Callable[[], None] | None = None
+        self.metrics = metrics
 
     def push(self, seq: int, frame: str) -> None:
-        """Queue a frame; `seq` 0 is a frame outside the channel's sequence."""
+        """Send or queue a frame; `seq` 0 is a frame outside the channel's sequence."""
+        if self._mode == _DIRECT:
+            if seq:
+                if seq <= self.last_seq:
+                    return  # already sent during replay
+                self.last_seq = seq
+            assert self._writer is not None
+            if self._writer.write_frame(framed(frame)) > self._limit:
+                self._fell_behind(1)
+            return
         if self.closing:
             return
-        if len(self._queue) >= self.max_queue:
-            if self.on_slow is not None:
-                self.on_slow()
-            self.close(4508, "fell_behind", "You fell behind; reconnect with since.", flush=False)
+        if len(self._held) >= self.max_queue:
+            self._fell_behind(len(self._held) + 1)
             return
-        self._queue.append((seq, frame))
-        self._wake.set()
+        self._held.append((seq, frame))
+        if self._wake is not None:
+            self._wake.set()
+
+    def _fell_behind(self, dropped: int) -> None:
+        if self.on_slow is not None:
+            self.on_slow()
+        if self.metrics is not None:
+            self.metrics.inc(QUEUE_DROPS, QUEUE_DROPS_HELP, dropped)
+        self.close(4508, "fell_behind", "You fell behind; reconnect with since.", flush=False)
 
     def close(self, code: int, error: str | None, detail: str = "", *, flush: bool = True) -> None:
-        """Send an `error` (if given), then close with `code`, after queued frames if flush."""
+        """Send an `error` (if given), then close with `code`, after queued frames if flush.
+
+        On the direct path everything pushed is already in the transport's buffer, ahead
+        of the close, whatever `flush` says."""
         if self.closing:
             return
         self.closing = True
         self._close_code = code
+        if self._mode == _DIRECT:
+            self._mode = _DONE
+            assert self._writer is not None
+            if error is not None:
+                self._writer.write_frame(text_frame(error_frame(error, detail)))
+            self._writer.close_now(code)
+            return
         if not flush:
-            self._queue.clear()
+            self._held.clear()
         if error is not None:
-            self._queue.append((0, error_frame(error, detail)))
-        self._queue.append(_CLOSE)
-        self._wake.set()
+            self._held.append((0, error_frame(error, detail)))
+        self._held.append(_CLOSE)
+        if self._wake is not None:
+            self._wake.set()
 
     async def send_now(self, frame: str) -> None:
-        """Before the writer starts (handshake, replay): send directly."""
+        """Before the connection is live (handshake, replay): send directly."""
         await self._send({"type": "websocket.send", "text": frame})
 
     def start_writer(self) -> None:
-        self._writer = asyncio.create_task(self._write(), name=f"ws-writer:{self.channel}")
+        """Go live: send what was held meanwhile, in order, then stream."""
+        if self._writer is None:
+            self._mode = _WRITER
+            self._wake = asyncio.Event()
+            self._writer_task = asyncio.create_task(self._write(), name=f"ws-writer:{self.channel}")
+            return
+        held, self._held = self._held, _NOTHING_HELD
+        self._mode = _DIRECT
+        self.closing = False  # a close that was held is replayed below, in order
+        for item in held:
+            if item is _CLOSE:
+                self.close(self._close_code, None)
+                return
+            self.push(*item)
 
     async def wait_closed(self, grace_s: float) -> None:
+        if self._writer_task is not None:
+            await asyncio.wait({self._writer_task}, timeout=grace_s)
+            return
         if self._writer is not None:
-            await asyncio.wait({self._writer}, timeout=grace_s)
+            deadline = time.monotonic() + grace_s
+            # Shutdown only: polling spares every connection an Event it would rarely use.
+            while self._writer.buffered() and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
 
     def stop_writer(self) -> None:
-        if self._writer is not None and not self._writer.done():
-            self._writer.cancel()
+        if self._mode == _DIRECT:
+            self._mode = _DONE
+            self.closing = True
+        if self._writer_task is not None and not self._writer_task.done():
+            self._writer_task.cancel()
 
     async def _write(self) -> None:
-        queue, send, wake = self._queue, self._send, self._wake
+        queue, send, wake = self._held, self._send, self._wake
+        assert wake is not None
         try:
             while True:
                 while not queue:

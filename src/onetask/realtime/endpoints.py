@@ -26,7 +26,9 @@ from onetask.events.channels import notifications_channel, workspace_channel
 from onetask.events.messages import Pong, encode
 from onetask.inputs import MAX_ID
 from onetask.realtime.connection import Connection, error_frame
+from onetask.realtime.focus_socket import FocusLive
 from onetask.realtime.hub import Hub
+from onetask.realtime.transport import frame_writer
 from onetask.workspaces import service as workspaces
 
 log = logging.getLogger("onetask.ws")
@@ -75,6 +77,23 @@ async def workspace_tasks_socket(websocket: WebSocket, workspace_id: str) -> Non
     await serve(websocket, authorize)
 
 
+@router.websocket("/ws/focus-sessions/{session_id}")
+async def focus_session_socket(websocket: WebSocket, session_id: str) -> None:
+    live: FocusLive = websocket.app.state.focus_live
+
+    async def authorize(session: AsyncSession, user: User) -> Grant:
+        joined = await live.admit(session, session_id, user)  # NotFound → 4404
+        return Grant(
+            joined.room,
+            joined.workspace_id,
+            handlers=joined.handlers,
+            on_open=joined.on_open,
+            on_close=joined.on_close,
+        )
+
+    await serve(websocket, authorize)
+
+
 def parse_id(raw: str, what: str) -> int:
     if not raw.isdigit() or len(raw) > 10 or not 0 < int(raw) <= MAX_ID:
         raise Refused(4404, "not_found", f"No such {what}, or you are not a member of it.")
@@ -89,6 +108,10 @@ async def serve(websocket: WebSocket, authorize: Authorize) -> None:
         conn, grant, since = await _admit(websocket, settings, hub, authorize)
     except Refused as refused:
         await _refuse(websocket, refused)
+        return
+    except Exception as exc:  # the database (or Redis) is down: say so, do not just drop
+        log.warning("could not admit a socket: %r", exc)
+        await _refuse(websocket, Refused(1011, "unavailable", "Try again shortly."))
         return
     try:
         try:
@@ -145,6 +168,8 @@ async def _admit(
         expires_at=claims.expires_at,
         max_queue=settings.ws_queue_size,
         burst=settings.ws_message_burst,
+        transport=frame_writer(websocket.scope),
+        metrics=websocket.app.state.metrics,
     )
     return conn, grant, since
 

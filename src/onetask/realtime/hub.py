@@ -240,17 +240,27 @@ class Hub:
             "onetask_ws_connections", "Open WebSocket connections", len(self.connections)
         )
         await asyncio.shield(channel.ready)
-        latest = (await self._read_heads([conn.channel])).get(conn.channel, 0)
-        await conn.send_now(self._connected(conn.channel, latest))
-        conn.last_seq = latest
-        if since is not None and since != latest:
-            await self._replay(conn, since, latest)
+        # From here on every seq above the channel's head reaches `conn` live, so the
+        # head in memory is all a join needs: no database read, unless the client has
+        # seen more than this process has (it was on a faster one).
+        head = channel.head or 0
+        if since is None or since <= head:
+            await conn.send_now(self._connected(conn.channel, head))
+            conn.last_seq = head
+            if since is not None and since < head:
+                await self._replay(conn, since, head)
+        else:
+            latest = (await self._read_heads([conn.channel])).get(conn.channel, 0)
+            await conn.send_now(self._connected(conn.channel, latest))
+            if since > latest:
+                await conn.send_now(_resync("ahead_of_server", since, latest))
+                conn.last_seq = latest
+            else:
+                conn.last_seq = since  # the rest arrives live once this process catches up
+            self._fetch_after_head(channel)
         conn.start_writer()
 
     async def _replay(self, conn: Connection, since: int, latest: int) -> None:
-        if since > latest:
-            await conn.send_now(_resync("ahead_of_server", since, latest))
-            return
         after = since
         while after < latest:
             rows = await self._read_log(conn.channel, after, PAGE)

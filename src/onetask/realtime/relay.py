@@ -73,7 +73,10 @@ class Relay:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._save_watermarks()
+        try:
+            await self._save_watermarks()
+        except Exception:  # the database is down: the next start's sweep republishes
+            log.warning("could not save publish watermarks at shutdown")
 
     async def _publish_loop(self) -> None:
         while True:

@@ -1,0 +1,768 @@
+"""Fan-out load harness: OneTask and the usual FastAPI broadcast, same client, same run.
+
+`bench/run` (see README, "Performance"). For each server and each N it:
+
+1. starts the server, signs up, creates a workspace and tasks, and measures the server
+   CPU of one REST trigger with nobody listening (so it can be reported apart);
+2. opens N authenticated WebSockets to /api/v1/ws/workspaces/{id}/tasks and measures
+   the server's RSS growth per idle connection;
+3. isolated events: triggers one task change over REST at a time and times the last
+   of the N subscribers to receive it (p50/p99), with server CPU per 1,000 deliveries;
+4. sustained: keeps a few triggers in flight and reports deliveries/s;
+5. counts lost frames, error messages, unexpected closes and failed handshakes.
+
+Plus commit-to-delivery latency with 100 subscribers at 100 changes/s (on SQLite, on
+PostgreSQL + Redis with 2 processes). The client is one process: uvloop, raw sockets, a
+minimal handshake and frame parser; its own CPU is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvloop
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/onetask_h_bench"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+SECRET = "bench-secret-" + "k" * 40
+DESCRIPTION = "A task that many people watch."
+
+
+# -- the load client ------------------------------------------------------------------
+
+
+class Tracker:
+    """Arrivals per seq: how many subscribers have it, and when the last one got it."""
+
+    def __init__(self) -> None:
+        self.target = 0
+        self.counts: dict[int, int] = {}
+        self.last_at: dict[int, float] = {}
+        self.last_wall: dict[int, float] = {}
+        self.sample: dict[int, bytes] = {}
+        self.connected = 0
+        self.errors: list[str] = []
+        self.closes: list[int] = []
+        self.waiter: asyncio.Future[int] | None = None
+        self.all_connected: asyncio.Future[None] | None = None
+        self.message_bytes = 0
+
+    def on_text(self, payload: bytes) -> None:
+        if payload.startswith(b'{"type":"task_update"'):
+            i = payload.find(b'"seq":') + 6
+            j = i
+            while 47 < payload[j] < 58:
+                j += 1
+            seq = int(payload[i:j])
+            self.message_bytes = len(payload)
+            count = self.counts.get(seq, 0) + 1
+            self.counts[seq] = count
+            self.last_at[seq] = time.perf_counter()
+            self.last_wall[seq] = time.time()
+            if count == 1:
+                self.sample[seq] = payload
+            if count == self.target and self.waiter is not None and not self.waiter.done():
+                self.waiter.set_result(seq)
+        elif payload.startswith(b'{"type":"connected"'):
+            self.connected += 1
+            done = self.all_connected
+            if self.connected == self.target and done is not None and not done.done():
+                done.set_result(None)
+        else:
+            self.errors.append(payload[:200].decode(errors="replace"))
+
+
+PONG_HEADER = bytes((0x8A, 0x80))  # masked pong; a zero mask key keeps the payload as is
+
+
+class WsClient(asyncio.Protocol):
+    __slots__ = ("buf", "handshake", "tracker", "transport")
+
+    def __init__(self, tracker: Tracker, handshake: asyncio.Future[bool]) -> None:
+        self.tracker = tracker
+        self.handshake: asyncio.Future[bool] | None = handshake
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.handshake is not None and not self.handshake.done():
+            self.handshake.set_result(False)
+
+    def data_received(self, data: bytes) -> None:
+        if self.buf:
+            data = self.buf + data
+            self.buf = b""
+        if self.handshake is not None:
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                self.buf = data
+                return
+            self.handshake.set_result(data.startswith(b"HTTP/1.1 101"))
+            self.handshake = None
+            data = data[end + 4 :]
+        pos, size = 0, len(data)
+        while size - pos >= 2:
+            length = data[pos + 1] & 0x7F
+            head = 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+                head = 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                head = 10
+            if size - pos < head + length:
+                break
+            opcode = data[pos] & 0x0F
+            payload = data[pos + head : pos + head + length]
+            pos += head + length
+            if opcode == 1:
+                self.tracker.on_text(payload)
+            elif opcode == 9 and self.transport is not None:
+                self.transport.write(
+                    PONG_HEADER[:1] + bytes((0x80 | len(payload),)) + b"\0\0\0\0" + payload
+                )
+            elif opcode == 8:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+                self.tracker.closes.append(code)
+        if pos < size:
+            self.buf = data[pos:]
+
+
+async def open_sockets(
+    port: int, path: str, n: int, tracker: Tracker, parallel: int = 100
+) -> tuple[list[WsClient], int]:
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(parallel)
+    clients: list[WsClient] = []
+    failures = 0
+
+    async def one() -> None:
+        nonlocal failures
+        async with gate:
+            done: asyncio.Future[bool] = loop.create_future()
+            try:
+                _, client = await loop.create_connection(
+                    lambda: WsClient(tracker, done), "127.0.0.1", port
+                )
+            except OSError:
+                failures += 1
+                return
+            assert client.transport is not None
+            client.transport.write(
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            if await done:
+                clients.append(client)
+            else:
+                failures += 1
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return clients, failures
+
+
+# -- servers --------------------------------------------------------------------------
+
+
+def proc_tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                children = Path(f"/proc/{p}/task/{task}/children").read_text().split()
+                todo.extend(int(c) for c in children)
+        except OSError:
+            continue
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / TICK
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    kind: str  # "onetask" | "baseline"
+    workers: int = 1
+    scaled: bool = False
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    data_dir: Path | None = None
+    workers_pids: list[int] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, max_conns: int) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix=f"bench-{self.kind}-"))
+        log = (self.data_dir / "server.log").open("wb")
+        if self.kind == "baseline":
+            cmd = [PYTHON, str(ROOT / "bench" / "baseline_app.py"), str(self.port)]
+            env = dict(os.environ)
+        else:
+            cmd = [PYTHON, "-m", "onetask.cli", "serve", "--port", str(self.port)]
+            cmd += ["--workers", str(self.workers)]
+            env = {
+                **os.environ,
+                "ONETASK_DATA_DIR": str(self.data_dir),
+                "ONETASK_SECRET_KEY": SECRET,
+                "ONETASK_WS_MAX_CONNECTIONS_PER_USER": str(max_conns + 100),
+                "ONETASK_ACCESS_TOKEN_TTL_S": "7200",
+            }
+            if self.scaled:
+                env["ONETASK_DATABASE_URL"] = PG_URL
+                env["ONETASK_BROKER_URL"] = REDIS_URL
+                env["ONETASK_BROKER_NAMESPACE"] = f"bench-{uuid.uuid4().hex[:8]}"
+        self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        ready = "/openapi.json" if self.kind == "baseline" else "/readyz"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited:\n{self.log_tail()}")
+            try:
+                if httpx.get(self.url + ready, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{self.kind} did not start:\n{self.log_tail()}")
+        time.sleep(0.5 if self.workers == 1 else 3.0)  # let every worker finish starting
+
+    def pids(self) -> list[int]:
+        assert self.process is not None
+        return proc_tree(self.process.pid)
+
+    def log_tail(self) -> str:
+        if self.data_dir is None:
+            return ""
+        return (self.data_dir / "server.log").read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class Api:
+    """Sign up, make a workspace with tasks, and trigger task changes."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.http = httpx.AsyncClient(base_url=server.url, timeout=60)
+        self.token = "baseline-token"
+        self.workspace = 1
+        self.tasks = [1]
+        self.n = 0
+
+    async def setup(self, tasks: int = 8) -> None:
+        if self.server.kind == "baseline":
+            return
+        name = f"bench{uuid.uuid4().hex[:10]}"
+        r = await self.http.post(
+            "/api/v1/auth/register",
+            json={"email": f"{name}@example.com", "username": name, "password": "password123"},
+        )
+        r.raise_for_status()
+        r = await self.http.post(
+            "/api/v1/auth/login", data={"username": name, "password": "password123"}
+        )
+        r.raise_for_status()
+        self.token = r.json()["access_token"]
+        self.http.headers["Authorization"] = f"Bearer {self.token}"
+        r = await self.http.post("/api/v1/workspaces", json={"name": "Bench"})
+        r.raise_for_status()
+        self.workspace = int(r.json()["id"])
+        self.tasks = []
+        for i in range(tasks):
+            r = await self.http.post(
+                f"/api/v1/workspaces/{self.workspace}/tasks",
+                json={"title": f"bench task {i}", "description": DESCRIPTION, "priority": "high"},
+            )
+            r.raise_for_status()
+            self.tasks.append(int(r.json()["id"]))
+
+    @property
+    def ws_path(self) -> str:
+        return f"/api/v1/ws/workspaces/{self.workspace}/tasks?token={self.token}"
+
+    async def trigger(self) -> None:
+        self.n += 1
+        task = self.tasks[self.n % len(self.tasks)]
+        r = await self.http.patch(f"/api/v1/tasks/{task}", json={"title": f"bench {self.n:06d}"})
+        r.raise_for_status()
+
+
+# -- phases ---------------------------------------------------------------------------
+
+
+def committed_at(payload: bytes) -> float:
+    """The event's `updated_at`: stamped in the transaction, just before it commits (the
+    baseline stamps it just before its loop starts)."""
+    stamp = json.loads(payload)["data"]["updated_at"]
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+class Meter:
+    """Server CPU (from /proc), client CPU (getrusage) and wall time over a window."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def __enter__(self) -> Meter:
+        self.pids = self.server.pids()
+        self.cpu0 = cpu_seconds(self.pids)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.client0 = usage.ru_utime + usage.ru_stime
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.wall = time.perf_counter() - self.t0
+        self.cpu = cpu_seconds(self.pids) - self.cpu0
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.client = usage.ru_utime + usage.ru_stime - self.client0
+
+
+async def trigger_cost(api: Api, server: Server, events: int) -> float:
+    for _ in range(5):
+        await api.trigger()
+    with Meter(server) as m:
+        for _ in range(events):
+            await api.trigger()
+    return m.cpu / events
+
+
+async def isolated(
+    api: Api, server: Server, tracker: Tracker, n: int, events: int
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    from_commit: list[float] = []
+    timeouts = 0
+    with Meter(server) as m:
+        for _ in range(events):
+            tracker.waiter = loop.create_future()
+            sent = time.perf_counter()
+            await api.trigger()
+            try:
+                seq = await asyncio.wait_for(tracker.waiter, 10)
+                latencies.append(tracker.last_at[seq] - sent)
+                from_commit.append(tracker.last_wall[seq] - committed_at(tracker.sample[seq]))
+            except TimeoutError:
+                timeouts += 1
+            await asyncio.sleep(0.03)
+    deliveries = n * events
+    return {
+        "events": events,
+        "last_subscriber_p50_ms": pct(latencies, 0.5) * 1000,
+        "last_subscriber_p99_ms": pct(latencies, 0.99) * 1000,
+        "commit_to_last_p50_ms": pct(from_commit, 0.5) * 1000,
+        "commit_to_last_p99_ms": pct(from_commit, 0.99) * 1000,
+        "server_cpu_ms": m.cpu * 1000,
+        "server_cpu_ms_per_1k": m.cpu * 1000 / deliveries * 1000,
+        "client_cpu_ms_per_1k": m.client * 1000 / deliveries * 1000,
+        "timeouts": timeouts,
+    }
+
+
+async def sustained(
+    api: Api, server: Server, tracker: Tracker, n: int, events: int, in_flight: int = 4
+) -> dict[str, Any]:
+    first_seq = max(tracker.counts, default=0) + 1
+    expected = n * events
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(in_flight)
+
+    async def one() -> None:
+        async with gate:
+            await api.trigger()
+
+    with Meter(server) as m:
+        await asyncio.gather(*(one() for _ in range(events)))
+        deadline = loop.time() + 60
+        while loop.time() < deadline:
+            got = sum(tracker.counts.get(s, 0) for s in range(first_seq, first_seq + events))
+            if got >= expected:
+                break
+            await asyncio.sleep(0.005)
+    got = sum(tracker.counts.get(s, 0) for s in range(first_seq, first_seq + events))
+    return {
+        "events": events,
+        "deliveries": got,
+        "deliveries_per_s": got / m.wall,
+        "server_cpu_ms_per_1k": m.cpu * 1000 / max(got, 1) * 1000,
+        "client_cpu_share": m.client / m.wall,
+        "lost": expected - got,
+    }
+
+
+async def fanout_run(
+    kind: str, n: int, *, workers: int = 1, scaled: bool = False, smoke: bool = False
+) -> dict[str, Any]:
+    server = Server(kind, workers=workers, scaled=scaled)
+    server.start(n)
+    api = Api(server)
+    tracker = Tracker()
+    clients: list[WsClient] = []
+    try:
+        await api.setup()
+        per_trigger = await trigger_cost(api, server, 10 if smoke else 40)
+        await asyncio.sleep(0.5)
+        rss0 = rss_bytes(server.pids())
+        tracker.target = n
+        tracker.all_connected = asyncio.get_running_loop().create_future()
+        # Memory per idle connection is the RSS growth of the second half: the first half
+        # also pays one-time costs (allocator arenas, caches, database pool).
+        t0 = time.perf_counter()
+        half = n // 2
+        clients, failures = await open_sockets(server.port, api.ws_path, half, tracker)
+        await asyncio.sleep(1.0)
+        rss_half = rss_bytes(server.pids())
+        more, more_failures = await open_sockets(server.port, api.ws_path, n - half, tracker)
+        clients += more
+        failures += more_failures
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(tracker.all_connected, 60)
+        connect_s = time.perf_counter() - t0
+        await asyncio.sleep(2.0)
+        rss1 = rss_bytes(server.pids())
+        # Refused or closed joins are counted as errors below; time the rest.
+        live = tracker.target = max(1, tracker.connected - len(tracker.closes))
+        events = 5 if smoke else max(20, min(100, 150_000 // n))
+        iso = await isolated(api, server, tracker, live, events)
+        net = iso["server_cpu_ms"] - per_trigger * 1000 * events
+        iso["server_cpu_ms_per_1k_net"] = net / (live * events) * 1000
+        sus = await sustained(api, server, tracker, live, 10 if smoke else max(20, 300_000 // n))
+        lost = sum(max(0, live - c) for c in tracker.counts.values())
+        return {
+            "server": kind,
+            "workers": workers,
+            "backend": "postgresql+redis"
+            if scaled
+            else ("sqlite+memory" if kind == "onetask" else "-"),
+            "n": n,
+            "connected": tracker.connected,
+            "connect_failures": failures,
+            "connect_s": connect_s,
+            "kib_per_idle_connection": (rss1 - rss_half) / max(n - half, 1) / 1024,
+            "kib_per_idle_connection_all": (rss1 - rss0) / max(tracker.connected, 1) / 1024,
+            "trigger_cpu_ms": per_trigger * 1000,
+            "message_bytes": tracker.message_bytes,
+            "isolated": iso,
+            "sustained": sus,
+            "lost": lost,
+            "error_messages": len(tracker.errors),
+            "closes": len(tracker.closes),
+            "errors_sample": tracker.errors[:3],
+        }
+    finally:
+        for c in clients:
+            if c.transport is not None:
+                c.transport.abort()
+        await api.http.aclose()
+        server.stop()
+
+
+async def commit_latency_run(
+    kind: str, *, scaled: bool, workers: int, subscribers: int, rate: float, seconds: float
+) -> dict[str, Any]:
+    """Commit (the event's `updated_at`, taken just before commit) → last subscriber."""
+    server = Server(kind, workers=workers, scaled=scaled)
+    server.start(subscribers)
+    api = Api(server)
+    tracker = Tracker()
+    clients: list[WsClient] = []
+    try:
+        await api.setup()
+        tracker.target = subscribers
+        tracker.all_connected = asyncio.get_running_loop().create_future()
+        clients, _ = await open_sockets(server.port, api.ws_path, subscribers, tracker)
+        await asyncio.wait_for(tracker.all_connected, 60)
+        await asyncio.sleep(1.0)
+        loop = asyncio.get_running_loop()
+        total = int(rate * seconds)
+        start = loop.time()
+        pending: set[asyncio.Task[None]] = set()
+        for i in range(total):
+            delay = start + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(api.trigger())
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        await asyncio.gather(*pending)
+        await asyncio.sleep(1.0)
+        latencies = []
+        for seq, payload in tracker.sample.items():
+            if tracker.counts.get(seq) != subscribers:
+                continue
+            latencies.append(tracker.last_wall[seq] - committed_at(payload))
+        return {
+            "server": kind,
+            "backend": "postgresql+redis" if scaled else "sqlite+memory",
+            "workers": workers,
+            "subscribers": subscribers,
+            "rate_per_s": rate,
+            "events": len(tracker.sample),
+            "complete_events": len(latencies),
+            "commit_to_last_p50_ms": pct(latencies, 0.5) * 1000,
+            "commit_to_last_p99_ms": pct(latencies, 0.99) * 1000,
+            "commit_to_last_max_ms": max(latencies, default=float("nan")) * 1000,
+        }
+    finally:
+        for c in clients:
+            if c.transport is not None:
+                c.transport.abort()
+        await api.http.aclose()
+        server.stop()
+
+
+# -- report ---------------------------------------------------------------------------
+
+
+def median_of(runs: list[dict[str, Any]], key: Callable[[dict[str, Any]], float]) -> float:
+    values = [key(r) for r in runs]
+    return statistics.median(values)
+
+
+METRICS: list[tuple[str, Callable[[dict[str, Any]], float], str]] = [
+    (
+        "REST trigger → last subscriber p50 (ms)",
+        lambda r: r["isolated"]["last_subscriber_p50_ms"],
+        "{:.1f}",
+    ),
+    (
+        "REST trigger → last subscriber p99 (ms)",
+        lambda r: r["isolated"]["last_subscriber_p99_ms"],
+        "{:.1f}",
+    ),
+    (
+        "commit → last subscriber p50 (ms)",
+        lambda r: r["isolated"]["commit_to_last_p50_ms"],
+        "{:.1f}",
+    ),
+    (
+        "commit → last subscriber p99 (ms)",
+        lambda r: r["isolated"]["commit_to_last_p99_ms"],
+        "{:.1f}",
+    ),
+    (
+        "server CPU / 1k deliveries, isolated (ms)",
+        lambda r: r["isolated"]["server_cpu_ms_per_1k"],
+        "{:.2f}",
+    ),
+    (
+        "  same, minus the REST trigger's own CPU (ms)",
+        lambda r: r["isolated"]["server_cpu_ms_per_1k_net"],
+        "{:.2f}",
+    ),
+    (
+        "server CPU / 1k deliveries, sustained (ms)",
+        lambda r: r["sustained"]["server_cpu_ms_per_1k"],
+        "{:.2f}",
+    ),
+    ("sustained deliveries/s", lambda r: r["sustained"]["deliveries_per_s"], "{:,.0f}"),
+    ("server KiB per idle connection", lambda r: r["kib_per_idle_connection"], "{:.1f}"),
+    ("client CPU / 1k deliveries (ms)", lambda r: r["isolated"]["client_cpu_ms_per_1k"], "{:.2f}"),
+    ("client CPU share, sustained (cores)", lambda r: r["sustained"]["client_cpu_share"], "{:.2f}"),
+    ("REST trigger server CPU (ms)", lambda r: r["trigger_cpu_ms"], "{:.2f}"),
+    (
+        "lost + errors + closes + failed connects",
+        lambda r: r["lost"] + r["error_messages"] + r["closes"] + r["connect_failures"],
+        "{:.0f}",
+    ),
+]
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = ["| metric | N | OneTask | baseline | ratio |", "|---|---|---|---|---|"]
+    for label, key, fmt in METRICS:
+        for n, group in sorted(results["fanout"].items(), key=lambda kv: int(kv[0])):
+            ours = group.get("onetask", [])
+            theirs = group.get("baseline", [])
+            if not ours or not theirs:
+                continue
+            a, b = median_of(ours, key), median_of(theirs, key)
+            ratio = f"{a / b:.2f}" if b else "-"
+            lines.append(f"| {label} | {n} | {fmt.format(a)} | {fmt.format(b)} | {ratio} |")
+    for run in results.get("scaled", []):
+        lines.append(
+            f"| 2 processes, PostgreSQL+Redis: last-subscriber p50/p99 (ms) | {run['n']} | "
+            f"{run['isolated']['last_subscriber_p50_ms']:.1f} / "
+            f"{run['isolated']['last_subscriber_p99_ms']:.1f} | - | - |"
+        )
+        lines.append(
+            f"| 2 processes, PostgreSQL+Redis: server CPU / 1k (isolated, net) (ms) | {run['n']} "
+            f"| {run['isolated']['server_cpu_ms_per_1k']:.2f} "
+            f"({run['isolated']['server_cpu_ms_per_1k_net']:.2f}) | - | - |"
+        )
+        lines.append(
+            f"| 2 processes, PostgreSQL+Redis: deliveries/s, KiB/conn, lost+errors | {run['n']} "
+            f"| {run['sustained']['deliveries_per_s']:,.0f}, {run['kib_per_idle_connection']:.1f}"
+            f", {run['lost'] + run['error_messages'] + run['closes'] + run['connect_failures']}"
+            " | - | - |"
+        )
+    for run in results.get("commit_latency", []):
+        lines.append(
+            f"| commit→last subscriber p50/p99 (ms), {run['subscribers']} subs at "
+            f"{run['rate_per_s']:.0f}/s, {run['backend']} x{run['workers']} | "
+            f"{run['subscribers']} | {run['commit_to_last_p50_ms']:.1f} / "
+            f"{run['commit_to_last_p99_ms']:.1f} ({run['complete_events']}/{run['events']} "
+            "complete) | - | - |"
+        )
+    return "\n".join(lines)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = [100] if args.smoke else args.n
+    results: dict[str, Any] = {
+        "started_at": datetime.now().isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg()},
+        "smoke": args.smoke,
+        "fanout": {},
+        "scaled": [],
+        "commit_latency": [],
+    }
+    repeats = 1 if args.smoke else args.repeats
+    for n in sizes:
+        group: dict[str, list[dict[str, Any]]] = {"onetask": [], "baseline": []}
+        for _ in range(repeats):
+            for kind in ("onetask", "baseline"):
+                run = await fanout_run(kind, n, smoke=args.smoke)
+                group[kind].append(run)
+                iso = run["isolated"]
+                print(
+                    f"  {kind:8} N={n:<6} p99 {iso['last_subscriber_p99_ms']:7.1f} ms  "
+                    f"cpu/1k {iso['server_cpu_ms_per_1k']:5.2f} ms "
+                    f"(net {iso['server_cpu_ms_per_1k_net']:5.2f})  "
+                    f"{run['kib_per_idle_connection']:5.1f} KiB/conn  "
+                    f"{run['sustained']['deliveries_per_s']:9,.0f} deliv/s  lost {run['lost']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        results["fanout"][str(n)] = group
+    if args.scaled and not args.smoke:
+        for n in args.scaled_n:
+            run = await fanout_run("onetask", n, workers=2, scaled=True)
+            results["scaled"].append(run)
+            print(f"  scaled N={n} {run['isolated']}", file=sys.stderr, flush=True)
+    rate, seconds = (50.0, 2.0) if args.smoke else (100.0, args.commit_seconds)
+    backends = [(False, 1)] + ([(True, 2)] if args.scaled and not args.smoke else [])
+    for scaled, workers in backends:
+        for _ in range(repeats):
+            run = await commit_latency_run(
+                "onetask",
+                scaled=scaled,
+                workers=workers,
+                subscribers=100,
+                rate=rate,
+                seconds=seconds,
+            )
+            results["commit_latency"].append(run)
+            print(f"  commit latency {run}", file=sys.stderr, flush=True)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="OneTask fan-out benchmark vs the FastAPI loop")
+    parser.add_argument("--smoke", action="store_true", help="N=100, a few events (< 60 s)")
+    parser.add_argument("--n", type=int, nargs="+", default=[1000, 5000, 10000])
+    parser.add_argument("--repeats", type=int, default=2, help="runs per N (medians reported)")
+    parser.add_argument(
+        "--no-scaled", dest="scaled", action="store_false", help="skip the PostgreSQL + Redis runs"
+    )
+    parser.add_argument("--scaled-n", type=int, nargs="+", default=[5000])
+    parser.add_argument("--commit-seconds", type=float, default=10.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    results = uvloop.run(main_async(args))
+    results["table"] = table(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = (
+        args.out
+        / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}{'-smoke' if args.smoke else ''}.json"
+    )
+    path.write_text(json.dumps(results, indent=2, default=str))
+    print(results["table"])
+    print(f"\nresults: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

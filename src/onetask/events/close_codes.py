@@ -1,0 +1,93 @@
+"""WebSocket close codes (PRODUCT.md §4): what each means and what a client should do.
+
+One table for every consumer: the Python client's reconnect policy, the AsyncAPI
+document and the test page (whose copy a test keeps in step with this one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# stop: do not reconnect; reconnect: reconnect (with since) after a backoff delay;
+# backoff: reconnect after a long delay; relogin: get a new token, then reconnect.
+ClientAction = Literal["stop", "reconnect", "backoff", "relogin"]
+
+
+@dataclass(frozen=True)
+class CloseCode:
+    code: int
+    name: str
+    meaning: str
+    advice: str
+    action: ClientAction
+
+
+CLOSE_CODES: dict[int, CloseCode] = {
+    c.code: c
+    for c in (
+        CloseCode(
+            1000,
+            "normal",
+            "normal closure (session ended, client closed)",
+            "do not reconnect",
+            "stop",
+        ),
+        CloseCode(
+            1001,
+            "going_away",
+            "server shutting down or restarting",
+            "reconnect with since, with backoff",
+            "reconnect",
+        ),
+        CloseCode(1008, "origin_not_allowed", "origin not allowed", "stop", "stop"),
+        CloseCode(1009, "message_too_big", "message too big", "fix the client", "stop"),
+        CloseCode(
+            4400, "bad_request", "bad request (e.g. malformed since)", "fix the client", "stop"
+        ),
+        CloseCode(
+            4401,
+            "unauthorized",
+            "missing, invalid or expired token",
+            "get a new token, then reconnect",
+            "relogin",
+        ),
+        CloseCode(
+            4403, "access_revoked", "access revoked (removed from the workspace)", "stop", "stop"
+        ),
+        CloseCode(
+            4404,
+            "not_found",
+            "workspace or focus session does not exist, or is not visible",
+            "stop",
+            "stop",
+        ),
+        CloseCode(4408, "idle_timeout", "idle timeout", "reconnect when needed", "reconnect"),
+        CloseCode(4429, "rate_limited", "rate limited", "back off", "backoff"),
+        CloseCode(
+            4508, "fell_behind", "fell behind (slow consumer)", "reconnect with since", "reconnect"
+        ),
+    )
+}
+
+ABNORMAL = CloseCode(
+    1006,
+    "abnormal",
+    "connection lost without a close frame",
+    "reconnect with since, with backoff",
+    "reconnect",
+)
+
+
+def describe(code: int) -> CloseCode:
+    if code in CLOSE_CODES:
+        return CLOSE_CODES[code]
+    if code == 1006:
+        return ABNORMAL
+    return CloseCode(
+        code,
+        "unknown",
+        f"closed with code {code}",
+        "reconnect with since, with backoff",
+        "reconnect",
+    )

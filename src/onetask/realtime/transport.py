@@ -1,0 +1,126 @@
+"""uvicorn's WebSocket protocol, plus a way for the hub to write pre-built frames.
+
+Going through ASGI costs an `await` and a dict per message per recipient, which is most
+of a broadcast's CPU (NOTES-performance). This protocol adds one scope extension,
+`onetask.transport`, holding the protocol itself: once a connection is live, the hub
+writes the same framed bytes to every subscriber's transport, synchronously, and the
+transport's write buffer becomes the bounded per-connection queue. Everything else
+(handshake, reading, pings, 1009 for oversized frames, close handshake) stays uvicorn's.
+
+Servers without this protocol (tests on ASGI transports, another server) simply lack
+the extension, and `Connection` falls back to its queue and writer task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any, Protocol
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+from websockets.http11 import Request
+
+EXTENSION = "onetask.transport"
+
+
+class FrameWriter(Protocol):
+    """What `Connection` needs from a live socket."""
+
+    def write_frame(self, frame: bytes) -> int: ...
+    def buffered(self) -> int: ...
+    def close_now(self, code: int) -> None: ...
+
+
+def text_frame(text: str) -> bytes:
+    """An unmasked, unfragmented server text frame (RFC 6455 §5.2)."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
+
+
+def frame_writer(scope: dict[str, Any] | Any) -> FrameWriter | None:
+    extension = scope.get("extensions", {}).get(EXTENSION)
+    return None if extension is None else extension.get("writer")
+
+
+class _Inbox:
+    """What uvicorn needs of its `asyncio.Queue` of received messages, in a tenth of the
+    memory: a queue holds three deques; this holds a short list and at most one waiter."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+
+class OneTaskWebSocketProtocol(WebSocketsSansIOProtocol):
+    """`--ws websockets-sansio` plus `write_frame`/`close_now` for the hub."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        if not self.close_sent:  # upgrade accepted; the ASGI task has not run yet
+            self.scope["extensions"][EXTENSION] = {"writer": self}
+        self.request = None  # type: ignore[assignment]  # not needed after the scope is built
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.handshake_complete:
+            self.response = None  # type: ignore[assignment]  # only used to accept
+
+    def write_frame(self, frame: bytes) -> int:
+        """Queue one frame; return the bytes now buffered, or -1 if the socket is closing."""
+        if self.close_sent or self.disconnected:
+            return -1
+        transport = self.transport
+        transport.write(frame)
+        return transport.get_write_buffer_size()
+
+    def buffered(self) -> int:
+        if self.disconnected or self.transport.is_closing():
+            return 0
+        return self.transport.get_write_buffer_size()
+
+    def close_now(self, code: int) -> None:
+        """What ASGI `websocket.close` does, without waiting for the buffer to drain:
+        the close frame is queued after everything written before it."""
+        if self.close_sent or self.disconnected or self.transport.is_closing():
+            return
+        try:
+            self.conn.send_close(code, "")
+        except InvalidState:
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": ""})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)

@@ -1,0 +1,103 @@
+"""/metrics on a real server follows real activity: connections, frames sent, outbox lag,
+fan-out time, and the queue drops and 4508 closes of a client that stops reading."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import Api
+from tests.e2e.servers import Server, Socket
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    process = Server(tmp_path_factory.mktemp("metrics"), ONETASK_WS_QUEUE_SIZE="16").start()
+    yield process
+    process.stop()
+
+
+def sample(text: str, name: str) -> float:
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    assert found is not None, f"{name} missing from /metrics"
+    return float(found.group(1))
+
+
+async def scrape(client: httpx.AsyncClient) -> str:
+    r = await client.get("/metrics")
+    assert r.status_code == 200
+    return r.text
+
+
+def silent_socket(port: int, path: str) -> socket.socket:
+    """Completes the handshake, then never reads."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", port))
+    raw.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    assert b" 101 " in raw.recv(1024)
+    return raw
+
+
+async def test_metrics_follow_connections_deliveries_and_lag(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        alice = await Api(client).user()
+        ws = await alice.workspace()
+        before = await scrape(client)
+        assert sample(before, "onetask_ws_connections") == 0
+        socks = [
+            await Socket.open(server.ws_url, f"workspaces/{ws}/tasks", alice.token)
+            for _ in range(3)
+        ]
+        for sock in socks:
+            await sock.recv_type("connected")
+        await alice.task(ws, title="counted")
+        for sock in socks:
+            assert (await sock.recv_type("task_update"))["data"]["title"] == "counted"
+        after = await scrape(client)
+        assert sample(after, "onetask_ws_connections") == 3
+        sent = "onetask_ws_messages_sent_total"
+        assert sample(after, sent) >= sample(before, sent) + 3
+        for histogram in ("onetask_outbox_lag_seconds_count", "onetask_fanout_seconds_count"):
+            assert sample(after, histogram) > sample(before, histogram)
+        for sock in socks:
+            await sock.close()
+        for _ in range(100):
+            if sample(await scrape(client), "onetask_ws_connections") == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert sample(await scrape(client), "onetask_ws_connections") == 0
+
+
+async def test_metrics_count_a_slow_consumer_cut_off(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        alice = await Api(client).user()
+        ws = await alice.workspace()
+        before = await scrape(client)
+        silent = silent_socket(server.port, f"/api/v1/ws/workspaces/{ws}/tasks?token={alice.token}")
+        try:
+            big = "x" * 19_000
+            for i in range(400):  # the kernel's buffers fill first; then the server's limit
+                await alice.task(ws, title=f"t{i}", description=big)
+                if i % 20 == 19:
+                    text = await scrape(client)
+                    if sample(text, "onetask_ws_slow_consumer_closes_total") > sample(
+                        before, "onetask_ws_slow_consumer_closes_total"
+                    ):
+                        break
+            after = await scrape(client)
+        finally:
+            silent.close()
+        closes = "onetask_ws_slow_consumer_closes_total"
+        drops = "onetask_ws_queue_drops_total"
+        assert sample(after, closes) == sample(before, closes) + 1
+        assert sample(after, drops) > sample(before, drops)

@@ -1,0 +1,204 @@
+"""Headless Chromium driven over the Chrome DevTools Protocol, with nothing but `websockets`.
+
+Debian's `chromium` package (scripts/install-browser); nothing is downloaded at test time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from tests.e2e.servers import free_port
+
+CHROMIUM = os.environ.get("ONETASK_TEST_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--window-size=1400,1000",
+]
+
+
+def require_chromium() -> str:
+    """The browser's path; without one, fail under CI (never skip there), else skip."""
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    message = f"{CHROMIUM} is missing: run scripts/install-browser (Debian's chromium package)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+class JsError(AssertionError):
+    pass
+
+
+class Page:
+    """One tab: evaluate JavaScript, wait for conditions, take screenshots."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.ids = itertools.count(1)
+        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.console: list[str] = []
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for raw in self.ws:
+            message = json.loads(raw)
+            future = self.pending.pop(message.get("id", -1), None)
+            if future is not None and not future.done():
+                future.set_result(message)
+            elif message.get("method") == "Runtime.consoleAPICalled":
+                args = message["params"]["args"]
+                self.console.append(
+                    " ".join(str(a.get("value", a.get("description"))) for a in args)
+                )
+            elif message.get("method") == "Runtime.exceptionThrown":
+                details = message["params"]["exceptionDetails"]
+                self.console.append(f"EXCEPTION {details.get('exception', details)}")
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        id = next(self.ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[id] = future
+        await self.ws.send(json.dumps({"id": id, "method": method, "params": params}))
+        reply = await asyncio.wait_for(future, 30)
+        if "error" in reply:
+            raise JsError(f"{method}: {reply['error']}")
+        result: dict[str, Any] = reply["result"]
+        return result
+
+    async def goto(self, url: str) -> None:
+        await self.call("Page.navigate", url=url)
+        await self.wait_for("document.readyState === 'complete'")
+
+    async def eval(self, expression: str) -> Any:
+        result = await self.call(
+            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
+        )
+        if "exceptionDetails" in result:
+            raise JsError(f"{expression!r} threw {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def wait_for(self, expression: str, timeout: float = 15.0) -> Any:
+        """Poll a JavaScript condition until it is truthy; fail with the console if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                value = await self.eval(expression)
+            except JsError:
+                value = None
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out waiting for {expression!r}; console:\n" + "\n".join(self.console)
+                )
+            await asyncio.sleep(0.1)
+
+    async def fill(self, selector: str, value: str) -> None:
+        await self.eval(
+            f"(() => {{ const el = document.querySelector({json.dumps(selector)}); "
+            f"el.value = {json.dumps(value)}; "
+            "el.dispatchEvent(new Event('input', {bubbles: true})); "
+            "el.dispatchEvent(new Event('change', {bubbles: true})); })()"
+        )
+
+    async def click(self, selector: str) -> None:
+        await self.eval(f"document.querySelector({json.dumps(selector)}).click()")
+
+    async def screenshot(self, path: Path) -> None:
+        shot = await self.call("Page.captureScreenshot", format="png")
+        _save(path, base64.b64decode(shot["data"]))
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Page]:
+    binary = require_chromium()
+    port = free_port()
+    profile = tempfile.mkdtemp(prefix="onetask-chromium-")
+    log = Path(profile) / "chromium.log"
+    process = _launch(binary, port, profile, log)
+    try:
+        target = await _page_target(port, process, log)
+        async with websockets.connect(target, max_size=None) as ws:
+            page = Page(ws)
+            await page.call("Page.enable")
+            await page.call("Runtime.enable")
+            try:
+                yield page
+            finally:
+                page.reader.cancel()
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+async def _page_target(port: int, process: subprocess.Popen[bytes], log: Path) -> str:
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"chromium exited early:\n{_tail(log)}")
+            try:
+                targets = (await http.get(f"http://127.0.0.1:{port}/json/list")).json()
+            except httpx.HTTPError:
+                targets = []
+            pages = [t for t in targets if t.get("type") == "page"]
+            if pages:
+                return str(pages[0]["webSocketDebuggerUrl"])
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"chromium's DevTools did not come up:\n{_tail(log)}")
+
+
+def _launch(binary: str, port: int, profile: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [
+                binary,
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                f"--remote-debugging-port={port}",
+                "about:blank",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
+
+
+def _save(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)

@@ -1,0 +1,260 @@
+"""The test page and the guide's own JavaScript, in headless Chromium against a real server.
+
+Chromium comes from Debian (scripts/install-browser, called by .ci/run); with CI=true a
+missing browser fails these tests instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from onetask.events.close_codes import CLOSE_CODES
+from tests.conftest import Api
+from tests.e2e.servers import Server
+from tests.tools.browser import Page, chromium
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+GUIDE_EXAMPLE = Path(__file__).with_name("guide_integration_example.js")
+GUIDE_NAMES = ("seed/websocket-integration-guide.md",)
+
+
+def entries(endpoint: str, kind: str, action: str | None = None) -> str:
+    selector = f'#log .entry[data-endpoint="{endpoint}"][data-type="{kind}"]'
+    if action:
+        selector += f'[data-action="{action}"]'
+    return json.dumps(selector)
+
+
+async def log_in(page: Page, server: Server, username: str, workspace_id: int) -> None:
+    await page.goto(server.url + "/ws-test")
+    await page.fill("#username", username)
+    await page.fill("#password", "password123")
+    await page.click("#login")
+    await page.wait_for(
+        f"[...document.querySelectorAll('#workspace option')].some(o => o.value === "
+        f"'{workspace_id}')"
+    )
+    await page.fill("#workspace", str(workspace_id))
+
+
+async def test_ws_test_page_shows_a_rest_change_live(live: Api, server: Server) -> None:
+    alice = await live.user()
+    workspace = await alice.workspace("Browser")
+    async with chromium() as page:
+        await log_in(page, server, alice.username, workspace)
+        await page.click("#connect-tasks")
+        await page.wait_for(f"!!document.querySelector({entries('tasks', 'connected')})")
+
+        task = await alice.task(workspace, title="Seen in the browser")
+
+        shown = await page.wait_for(
+            f"document.querySelector({entries('tasks', 'task_update', 'created')})?.textContent"
+        )
+        assert "Seen in the browser" in shown and f'"id": {task["id"]}' in shown
+        assert await page.eval("document.querySelector('#conn-tasks .seq').textContent") == "1"
+
+        await page.click("#send-ping")
+        await page.wait_for(f"!!document.querySelector({entries('tasks', 'pong')})")
+        await page.screenshot(ARTIFACTS / "ws-test.png")
+        assert not [line for line in page.console if line.startswith("EXCEPTION")]
+
+
+async def test_ws_test_page_talks_to_a_focus_session(live: Api, server: Server) -> None:
+    alice = await live.user()
+    workspace = await alice.workspace("Focus")
+    task = await alice.task(workspace, title="Write")
+    r = await alice.post("/focus-sessions", json={"workspace_id": workspace, "title": "Deep"})
+    assert r.status_code == 201, r.text
+    session = r.json()["id"]
+    async with chromium() as page:
+        await log_in(page, server, alice.username, workspace)
+        await page.wait_for(
+            f"[...document.querySelectorAll('#session option')].some(o => o.value === '{session}')"
+        )
+        await page.fill("#session", session)
+        await page.click("#connect-focus")
+        await page.wait_for(f"!!document.querySelector({entries('focus', 'connected')})")
+        await page.fill("#send-to", "focus")
+        await page.fill("#focus-status", "on_break")
+        await page.click("#send-status")
+        await page.fill("#focus-task", str(task["id"]))
+        await page.click("#send-task")
+        changed = await page.wait_for(
+            f"document.querySelector({entries('focus', 'focus_update', 'task_changed')})"
+            "?.textContent"
+        )
+        assert f'"current_task_id": {task["id"]}' in changed
+        status = await page.eval(
+            f"document.querySelector({entries('focus', 'focus_update', 'status_change')})"
+            ".textContent"
+        )
+        assert '"status": "on_break"' in status
+
+
+async def test_ws_test_page_shows_a_refusal_with_its_close_code(live: Api, server: Server) -> None:
+    alice, mallory = await live.user(), await live.user()
+    workspace = await alice.workspace("Private")
+    own = await mallory.workspace("Mine")
+    async with chromium() as page:
+        await log_in(page, server, mallory.username, own)
+        await page.eval(  # a workspace id mallory cannot see, as a crafted URL would give
+            f"document.querySelector('#workspace').add(new Option('{workspace}', '{workspace}'))"
+        )
+        await page.fill("#workspace", str(workspace))
+        await page.click("#connect-tasks")
+        state = await page.wait_for(
+            "document.querySelector('#conn-tasks .state').textContent.startsWith('closed 4404') "
+            "&& document.querySelector('#conn-tasks .note').textContent"
+        )
+        assert "not visible" in state
+        assert await page.eval("document.querySelector('#code-4404').classList.contains('hit')")
+
+
+async def test_ws_test_page_reconnects_and_resumes_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    server = Server(tmp_path / "restart").start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            alice = await Api(http).user()
+            workspace = await alice.workspace("Restart")
+            await alice.task(workspace, title="before")
+            async with chromium() as page:
+                await log_in(page, server, alice.username, workspace)
+                await page.click("#connect-tasks")
+                await page.wait_for(f"!!document.querySelector({entries('tasks', 'connected')})")
+                await alice.task(workspace, title="first")
+                await page.wait_for(
+                    "document.querySelector('#conn-tasks .seq').textContent === '2'"
+                )
+
+                server.stop()  # 1001, then refused connections while it is down
+                await page.wait_for(f"!!document.querySelector({entries('tasks', 'closed 1001')})")
+                server.start()
+                await alice.task(workspace, title="while reconnecting")
+                await alice.task(workspace, title="after restart")
+
+                await page.wait_for(
+                    "document.querySelector('#conn-tasks .seq').textContent === '4'"
+                )
+                seqs = await page.eval(
+                    f"[...document.querySelectorAll({entries('tasks', 'task_update')})]"
+                    ".map(e => Number(e.dataset.seq))"
+                )
+                assert seqs == [2, 3, 4]  # every missed event once, in order
+                assert await page.eval("wsTest.connections.tasks.connects") >= 2
+    finally:
+        server.stop()
+
+
+async def test_page_close_code_table_is_the_servers(live: Api, server: Server) -> None:
+    async with chromium() as page:
+        await page.goto(server.url + "/ws-test")
+        table = await page.eval("JSON.stringify(CLOSE_CODES)")
+    expected = {
+        str(c.code): {"meaning": c.meaning, "advice": c.advice, "action": c.action}
+        for c in CLOSE_CODES.values()
+    }
+    assert json.loads(table) == expected
+
+
+def guide_example() -> str:
+    return GUIDE_EXAMPLE.read_text()
+
+
+def test_vendored_guide_example_is_the_guides() -> None:
+    """guide_integration_example.js is the guide's "Integration Example", unchanged."""
+    candidates = [
+        base / name for base in (ROOT.parent / "shared", ROOT / "shared") for name in GUIDE_NAMES
+    ]
+    guide = next((p for p in candidates if p.exists()), None)
+    if guide is None:  # a checkout without the project's shared/ folder beside it
+        pytest.skip(f"integration guide not found at {candidates}")
+    text = guide.read_text()
+    section = text[text.index("## Integration Example") :]
+    assert guide_example() in section
+
+
+@contextmanager
+def serve_page(html: str) -> Iterator[str]:
+    """A tiny static site on a loopback port, as a frontend developer's page would be."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def guide_page(server: Server, token: str) -> str:
+    example = guide_example().replace("wss://your-domain.com", server.ws_url)
+    return f"""<!doctype html><meta charset="utf-8"><title>guide example</title>
+<script>
+window.shown = []; window.reconnects = 0; window.received = [];
+function getAuthToken() {{ return {json.dumps(token)}; }}
+function showNotification(data) {{ window.shown.push(data); }}
+function reconnectWebSocket() {{ window.reconnects += 1; }}
+</script>
+<script>
+{example}
+</script>
+<script>
+// Observe only: lets the test wait until the server said "connected".
+notificationSocket.addEventListener("message", (e) => window.received.push(JSON.parse(e.data)));
+</script>"""
+
+
+async def test_guide_integration_example_shows_the_notification(live: Api, server: Server) -> None:
+    alice, bob = await live.user(), await live.user()
+    workspace = await alice.workspace("Guide", (bob, "member"))
+    with serve_page(guide_page(server, bob.token)) as url:
+        async with chromium() as page:
+            await page.goto(url)
+            await page.wait_for("window.received.some(m => m.type === 'connected')")
+
+            task = await alice.task(workspace, title="Project Proposal", assignee_id=bob.id)
+
+            await page.wait_for("window.shown.length > 0")
+            shown = await page.eval("window.shown")
+            console = list(page.console)
+    assert "Connected to notifications WebSocket" in console
+    assert len(shown) == 1
+    data = shown[0]
+    for field in (
+        "id",
+        "title",
+        "content",
+        "created_at",
+        "read",
+        "related_entity_type",
+        "related_entity_id",
+    ):
+        assert field in data, field
+    assert data["related_entity_type"] == "task" and data["related_entity_id"] == task["id"]
+    assert data["read"] is False and "Project Proposal" in data["content"]
+    inbox = (await bob.get("/notifications")).json()["items"]
+    assert inbox[0]["id"] == data["id"] and inbox[0]["title"] == data["title"]
