@@ -21,6 +21,8 @@ from fastapi import FastAPI
 from onetask.app import create_app
 from onetask.config import Settings
 
+pytest_plugins = ("tests.e2e.fixtures",)
+
 DATABASE_URL = os.environ.get("ONETASK_TEST_DATABASE_URL")
 BROKER_URL = os.environ.get("ONETASK_TEST_BROKER_URL", "memory://")
 SECRET = "test-secret-" + "x" * 40

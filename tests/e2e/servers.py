@@ -9,17 +9,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import backend_env
+from tests.conftest import Api, backend_env
 
 
 def free_port() -> int:
@@ -74,6 +75,12 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
 
+    @asynccontextmanager
+    async def api(self) -> AsyncIterator[Api]:
+        """A REST client for this server."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
+            yield Api(client)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else None
@@ -88,13 +95,30 @@ class Server:
         self.stop(signal.SIGKILL)
 
 
-@contextmanager
-def running(data_dir: Path, **env: str) -> Iterator[Server]:
-    server = Server(data_dir, **env).start()
-    try:
+def module_server(name: str, **env: str) -> Callable[..., Iterator[Server]]:
+    """A module-scoped fixture: one server process with these ONETASK_* settings."""
+
+    @pytest.fixture(scope="module")
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+        server = Server(tmp_path_factory.mktemp(name), **env).start()
         yield server
-    finally:
         server.stop()
+
+    return fixture
+
+
+def silent_socket(port: int, path: str) -> socket.socket:
+    """A WebSocket client that completes the handshake and then never reads."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", port))
+    raw.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    assert b" 101 " in raw.recv(1024)
+    return raw
 
 
 class Socket:

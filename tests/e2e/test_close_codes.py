@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import jwt
 import pytest
 import websockets
 
 from tests.conftest import SECRET, Api
-from tests.e2e.servers import Server, Socket
+from tests.e2e.servers import Server, Socket, module_server, silent_socket
 
 
 def token_for(user_id: int, ttl_s: float) -> str:
@@ -23,23 +21,19 @@ def token_for(user_id: int, ttl_s: float) -> str:
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
-@pytest.fixture(scope="module")
-def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """Small queues and an Origin allow-list."""
-    server = Server(
-        tmp_path_factory.mktemp("strict"),
-        ONETASK_WS_QUEUE_SIZE="16",
-        ONETASK_ALLOWED_ORIGINS="https://app.example",
-        ONETASK_WS_MAX_MESSAGE_BYTES="4096",
-    ).start()
-    yield server
-    server.stop()
+# Small queues and an Origin allow-list.
+strict = module_server(
+    "strict",
+    ONETASK_WS_QUEUE_SIZE="16",
+    ONETASK_ALLOWED_ORIGINS="https://app.example",
+    ONETASK_WS_MAX_MESSAGE_BYTES="4096",
+)
 
 
 @pytest.fixture
-async def strict_api(strict: Server) -> Iterator[Api]:
-    async with httpx.AsyncClient(base_url=strict.url, timeout=30) as client:
-        yield Api(client)
+async def strict_api(strict: Server) -> AsyncIterator[Api]:
+    async with strict.api() as api:
+        yield api
 
 
 async def refused(server: Server, path: str, token: str, **params: str) -> tuple[int, str]:
@@ -170,26 +164,12 @@ async def test_bad_client_messages_get_errors_and_the_connection_stays_open(
     await sock.close()
 
 
-def _silent_socket(port: int, path: str) -> socket.socket:
-    """A client that completes the handshake and then never reads."""
-    raw = socket.socket()
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.connect(("127.0.0.1", port))
-    raw.sendall(
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    assert b" 101 " in raw.recv(1024)
-    return raw
-
-
 async def test_4508_closes_a_consumer_that_stops_reading_and_nobody_else_waits(
     strict_api: Api, strict: Server
 ) -> None:
     alice = await strict_api.user()
     ws = await alice.workspace()
-    silent = _silent_socket(strict.port, f"/api/v1/ws/workspaces/{ws}/tasks?token={alice.token}")
+    silent = silent_socket(strict.port, f"/api/v1/ws/workspaces/{ws}/tasks?token={alice.token}")
     reader = await Socket.open(strict.ws_url, f"workspaces/{ws}/tasks", alice.token)
     await reader.recv_type("connected")
     big = "x" * 19_000
@@ -224,18 +204,14 @@ async def test_4508_closes_a_consumer_that_stops_reading_and_nobody_else_waits(
     assert "onetask_ws_slow_consumer_closes_total" in metrics
 
 
-@pytest.fixture(scope="module")
-def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("idle"), ONETASK_WS_IDLE_TIMEOUT_S="1").start()
-    yield server
-    server.stop()
+impatient = module_server("idle", ONETASK_WS_IDLE_TIMEOUT_S="1")
 
 
 async def test_4408_after_the_idle_timeout_but_not_while_the_client_talks(
     impatient: Server,
 ) -> None:
-    async with httpx.AsyncClient(base_url=impatient.url, timeout=30) as client:
-        alice = await Api(client).user()
+    async with impatient.api() as api:
+        alice = await api.user()
     quiet = await Socket.open(impatient.ws_url, "notifications", alice.token)
     chatty = await Socket.open(impatient.ws_url, "notifications", alice.token)
     assert (await quiet.recv())["data"]["idle_timeout_s"] == 1
@@ -261,8 +237,8 @@ async def test_4408_after_the_idle_timeout_but_not_while_the_client_talks(
 async def test_1001_on_shutdown_and_1000_when_the_client_closes(tmp_path: Path) -> None:
     server = Server(tmp_path).start()
     try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            alice = await Api(client).user()
+        async with server.api() as api:
+            alice = await api.user()
         sock = await Socket.open(server.ws_url, "notifications", alice.token)
         await sock.recv_type("connected")
         polite = await Socket.open(server.ws_url, "notifications", alice.token)
@@ -274,3 +250,29 @@ async def test_1001_on_shutdown_and_1000_when_the_client_closes(tmp_path: Path) 
         assert code == 1001 and seen[-1]["data"]["code"] == "server_shutdown"
     finally:
         server.kill()
+
+
+hasty = module_server("heartbeat", ONETASK_WS_HEARTBEAT_S="0.5")
+
+
+async def test_a_peer_that_stops_answering_pings_is_dropped(hasty: Server) -> None:
+    async with hasty.api() as api:
+        alice = await api.user()
+    silent = silent_socket(hasty.port, f"/api/v1/ws/notifications?token={alice.token}")
+    answering = await Socket.open(hasty.ws_url, "notifications", alice.token)
+    await answering.recv_type("connected")
+    silent.setblocking(False)
+    deadline = time.monotonic() + 15
+    dropped = False
+    while time.monotonic() < deadline and not dropped:
+        try:
+            dropped = silent.recv(1 << 16) == b""  # EOF: the server hung up
+        except BlockingIOError:
+            await asyncio.sleep(0.1)
+        except ConnectionResetError:
+            dropped = True
+    silent.close()
+    assert dropped, "a peer that never answers pings must be dropped"
+    await answering.send({"type": "ping"})  # the client library answers pings: still open
+    assert (await answering.recv())["type"] == "pong"
+    await answering.close()

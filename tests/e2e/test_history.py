@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-
-import httpx
-import pytest
 
 from tests.conftest import Api
-from tests.e2e.servers import Server, Socket
+from tests.e2e.servers import Server, Socket, module_server
 
-
-@pytest.fixture(scope="module")
-def forgetful(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("forgetful"), ONETASK_EVENT_RETENTION_S="1").start()
-    yield server
-    server.stop()
+forgetful = module_server("forgetful", ONETASK_EVENT_RETENTION_S="1")
 
 
 async def test_since_older_than_the_retention_gets_resync_required_then_live(
     forgetful: Server,
 ) -> None:
-    async with httpx.AsyncClient(base_url=forgetful.url, timeout=30) as client:
-        alice = await Api(client).user()
+    async with forgetful.api() as api:
+        alice = await api.user()
         ws = await alice.workspace()
         for i in range(3):
             await alice.task(ws, title=f"old {i}")

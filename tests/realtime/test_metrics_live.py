@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.conftest import Api
-from tests.e2e.servers import Server, Socket
+from tests.e2e.servers import Server, Socket, silent_socket
 
 
 @pytest.fixture(scope="module")
@@ -32,20 +31,6 @@ async def scrape(client: httpx.AsyncClient) -> str:
     r = await client.get("/metrics")
     assert r.status_code == 200
     return r.text
-
-
-def silent_socket(port: int, path: str) -> socket.socket:
-    """Completes the handshake, then never reads."""
-    raw = socket.socket()
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.connect(("127.0.0.1", port))
-    raw.sendall(
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    assert b" 101 " in raw.recv(1024)
-    return raw
 
 
 async def test_metrics_follow_connections_deliveries_and_lag(server: Server) -> None:

@@ -14,30 +14,26 @@ import pytest
 import websockets
 
 from tests.conftest import Api
-from tests.e2e.servers import Server, Socket
+from tests.e2e.servers import Server, Socket, module_server
 
 APP = "https://app.example"
 
 
-@pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = Server(
-        tmp_path_factory.mktemp("limited"),
-        ONETASK_MAX_REQUEST_BYTES="16384",
-        ONETASK_WS_MAX_CONNECTIONS_PER_USER="3",
-        ONETASK_WS_MESSAGES_PER_SECOND="5",
-        ONETASK_WS_MESSAGE_BURST="10",
-        ONETASK_ALLOWED_ORIGINS=f"{APP},https://admin.example",
-        ONETASK_CORS_ORIGINS=APP,
-    ).start()
-    yield server
-    server.stop()
+limited = module_server(
+    "limited",
+    ONETASK_MAX_REQUEST_BYTES="16384",
+    ONETASK_WS_MAX_CONNECTIONS_PER_USER="3",
+    ONETASK_WS_MESSAGES_PER_SECOND="5",
+    ONETASK_WS_MESSAGE_BURST="10",
+    ONETASK_ALLOWED_ORIGINS=f"{APP},https://admin.example",
+    ONETASK_CORS_ORIGINS=APP,
+)
 
 
 @pytest.fixture
 async def api(limited: Server) -> AsyncIterator[Api]:
-    async with httpx.AsyncClient(base_url=limited.url, timeout=30) as client:
-        yield Api(client)
+    async with limited.api() as client:
+        yield client
 
 
 def assert_problem(r: httpx.Response, status: int) -> None:

@@ -74,6 +74,13 @@ def test_every_reference_resolves() -> None:
         assert resolve(pointer) is not None
 
 
+def test_every_object_schema_describes_its_fields() -> None:
+    # A custom serializer can silently turn a model into a bare "any object".
+    for name, schema in document()["components"]["schemas"].items():
+        if schema.get("type") == "object":
+            assert schema.get("properties"), f"{name} lost its fields: {schema}"
+
+
 def test_channels_are_the_servers_websocket_routes() -> None:
     routes = {
         "/api/v1" + route.path

@@ -7,15 +7,9 @@ These models are also the source of the AsyncAPI document.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    PlainSerializer,
-    SerializerFunctionWrapHandler,
-    model_serializer,
-)
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 TaskAction = Literal["created", "updated", "completed", "deleted", "restored"]
 FocusAction = Literal[
@@ -38,6 +32,10 @@ def iso_utc(value: datetime | None) -> str | None:
 
 
 UTCTime = Annotated[datetime, PlainSerializer(iso_utc, when_used="json")]
+
+
+def _is_none(value: object) -> bool:
+    return value is None
 
 
 class WireModel(BaseModel):
@@ -89,13 +87,8 @@ class NotificationMessage(WireModel):
 class NotificationReadData(WireModel):
     """Either `{"ids": [...]}` or `{"all": true}`; the unused key is left out."""
 
-    ids: list[int] | None = None
-    all: bool | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_the_unused_key(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if v is not None}
+    ids: list[int] | None = Field(default=None, exclude_if=_is_none)
+    all: bool | None = Field(default=None, exclude_if=_is_none)
 
 
 class NotificationRead(WireModel):
@@ -120,16 +113,6 @@ class FocusTimer(WireModel):
     server_time: UTCTime
 
 
-class FocusData(WireModel):
-    model_config = ConfigDict(extra="allow")
-
-    session_id: str
-    user: FocusUser | None = None
-    status: str | None = None
-    current_task_id: int | None = None
-    timer: FocusTimer
-
-
 class FocusParticipantSummary(WireModel):
     """One participant's line in `session_ended` (sent as `data.summary`)."""
 
@@ -137,6 +120,23 @@ class FocusParticipantSummary(WireModel):
     focused_seconds: int
     tasks_completed: int
     completed_task_ids: list[int]
+
+
+class FocusData(WireModel):
+    """The guide's fields and the timer; `host_id` (timer, phase, host and end messages),
+    `change` (timer_changed: started, paused or resumed) and `summary` (session_ended)
+    appear only on the actions that carry them."""
+
+    session_id: str
+    user: FocusUser | None = None
+    status: str | None = None
+    current_task_id: int | None = None
+    timer: FocusTimer
+    host_id: int | None = Field(default=None, exclude_if=_is_none)
+    change: Literal["started", "paused", "resumed"] | None = Field(
+        default=None, exclude_if=_is_none
+    )
+    summary: list[FocusParticipantSummary] | None = Field(default=None, exclude_if=_is_none)
 
 
 class FocusUpdate(WireModel):

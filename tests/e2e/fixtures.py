@@ -1,20 +1,16 @@
+"""Fixtures for tests against a real server process, shared by every test package."""
+
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from tests.conftest import Api
-from tests.e2e.servers import Server
+from tests.e2e.servers import Server, module_server
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One real server process per test module."""
-    process = Server(tmp_path_factory.mktemp("server")).start()
-    yield process
-    process.stop()
+server = module_server("server")  # one real server process per test module
 
 
 @pytest.fixture
