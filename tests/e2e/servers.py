@@ -95,6 +95,16 @@ class Server:
         self.stop(signal.SIGKILL)
 
 
+def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`onetask ARGS` with only the given ONETASK_* settings; waits for it to exit."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ONETASK_")}
+    clean.update({"ONETASK_DATA_DIR": str(tmp_path), **env})
+    return subprocess.run(
+        [sys.executable, "-m", "onetask.cli", *args],
+        env=clean, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
 def module_server(name: str, **env: str) -> Callable[..., Iterator[Server]]:
     """A module-scoped fixture: one server process with these ONETASK_* settings."""
 

@@ -167,3 +167,28 @@ async def test_removal_closes_the_members_sockets_on_every_process(
         assert code == 4403
     with pytest.raises(websockets.ConnectionClosed):
         await socks[0].ws.recv()
+
+
+async def test_workers_flag_runs_several_processes_that_share_events(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    server = Server(tmp_path_factory.mktemp("workers")).start(workers=2)
+    try:
+        async with server.api() as api:
+            alice = await api.user()
+            ws = await alice.workspace()
+            socks = [
+                await Socket.open(server.ws_url, f"workspaces/{ws}/tasks", alice.token)
+                for _ in range(6)  # the kernel spreads them over both workers
+            ]
+            for sock in socks:
+                await sock.recv_type("connected")
+            await alice.task(ws, title="to everyone")
+            for sock in socks:
+                assert (await sock.recv_type("task_update"))["seq"] == 1
+        assert server.stop() is not None  # SIGTERM stops the supervisor and its workers
+        for sock in socks:
+            code, _ = await sock.closed_with()
+            assert code == 1001
+    finally:
+        server.kill()

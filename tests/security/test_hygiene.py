@@ -4,9 +4,6 @@ processes must share them."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import Api
-from tests.e2e.servers import Server, Socket, free_port
+from tests.e2e.servers import Server, Socket, free_port, run_cli
 
 PASSWORD = "correct horse battery staple"
 
@@ -83,19 +80,6 @@ async def test_no_token_password_or_refresh_token_is_ever_logged(chatty: Server)
         if secret.count(".") == 2:  # a JWT: not even its signature or payload alone
             _, payload, signature = secret.split(".")
             assert payload not in log and signature not in log
-
-
-def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ONETASK_")}
-    clean.update({"ONETASK_DATA_DIR": str(tmp_path), **env})
-    return subprocess.run(
-        [sys.executable, "-m", "onetask.cli", *args],
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_the_scaled_mode_refuses_to_start_without_a_shared_secret(tmp_path: Path) -> None:
