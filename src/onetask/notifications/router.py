@@ -24,17 +24,8 @@ NotificationId = Annotated[int, Path(ge=1, le=MAX_ID)]  # larger: 422, not a 500
 
 
 def _out(row: Notification) -> NotificationOut:
-    return NotificationOut(
-        id=row.id,
-        title=row.title,
-        content=row.content,
-        created_at=row.created_at,
-        read=row.read,
-        read_at=row.read_at,
-        related_entity_type=row.related_entity_type,
-        related_entity_id=service.entity_id(row.related_entity_id),
-        type=row.type,
-    )
+    # The REST view is the wire message's data plus `read_at`.
+    return NotificationOut(**service.wire_data(row).model_dump(), read_at=row.read_at)
 
 
 @router.get("", response_model=NotificationPage)

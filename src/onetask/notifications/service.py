@@ -6,16 +6,15 @@ Every notification is stored and pushed in the caller's transaction: the row and
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from onetask.cursors import decode_cursor, encode_cursor, malformed
 from onetask.db.models import Notification, User
 from onetask.db.types import utcnow
-from onetask.errors import InvalidInput, NotFound
+from onetask.errors import NotFound
 from onetask.events import outbox
 from onetask.events.channels import notifications_channel
 from onetask.events.messages import (
@@ -24,6 +23,7 @@ from onetask.events.messages import (
     NotificationRead,
     NotificationReadData,
 )
+from onetask.inputs import MAX_ID
 from onetask.notifications import repository
 from onetask.notifications.schemas import NotificationFilters, NotificationType
 
@@ -237,15 +237,11 @@ async def _mine(session: AsyncSession, user: User, notification_id: int) -> Noti
 
 
 def _encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"n:{last_id}".encode()).decode().rstrip("=")
+    return encode_cursor({"n": last_id})
 
 
 def _decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, value = raw.partition(":")
-        if prefix != "n" or not value.isdigit():
-            raise ValueError("not a notification cursor")
-        return int(value)
-    except (ValueError, binascii.Error) as exc:
-        raise InvalidInput("The cursor is malformed; start again without it.") from exc
+    before = decode_cursor(cursor).get("n")
+    if not isinstance(before, int) or isinstance(before, bool) or not 0 < before <= MAX_ID:
+        raise malformed()
+    return before

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, literal, tuple_
 
+from onetask.cursors import decode_cursor, encode_cursor, malformed
 from onetask.db.models import Task
-from onetask.errors import InvalidInput
 from onetask.inputs import MAX_ID, storable
 
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
@@ -85,20 +82,18 @@ def after_cursor(sort: str, cursor: str) -> ColumnElement[bool]:
 def cursor_after(sort: str, task: Task) -> str:
     key, _ = sort_key(sort)
     values = [v.isoformat() if isinstance(v, datetime) else v for v in key.of(task)]
-    raw = json.dumps({"s": sort, "k": values}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor({"s": sort, "k": values})
 
 
 def _decode(cursor: str, sort: str, kinds: tuple[str, ...]) -> list[Any]:
+    payload = decode_cursor(cursor)
+    values = payload.get("k")
+    if payload.get("s") != sort or not isinstance(values, list) or len(values) != len(kinds):
+        raise malformed()  # another sort order's cursor, or not ours
     try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if raw["s"] != sort or len(raw["k"]) != len(kinds):
-            raise ValueError("cursor belongs to another sort order")
-        return [_value(v, kind) for v, kind in zip(raw["k"], kinds, strict=True)]
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise InvalidInput(
-            "The cursor is malformed or was made for another sort order; start again without it."
-        ) from exc
+        return [_value(v, kind) for v, kind in zip(values, kinds, strict=True)]
+    except (ValueError, TypeError) as exc:
+        raise malformed() from exc
 
 
 def _value(value: Any, kind: str) -> Any:
