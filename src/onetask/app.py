@@ -30,6 +30,7 @@ from onetask.logs import install_redaction
 from onetask.metrics import Metrics
 from onetask.notifications.router import router as notifications_router
 from onetask.realtime.broker import create_broker
+from onetask.realtime.endpoints import DirectSockets
 from onetask.realtime.endpoints import router as ws_router
 from onetask.realtime.focus_socket import FocusLive
 from onetask.realtime.hub import Hub
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag"],
         )
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(DirectSockets)  # outermost: see its docstring
 
     api = APIRouter(prefix="/api/v1")
     for router in (

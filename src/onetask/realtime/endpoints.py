@@ -7,6 +7,7 @@ PRODUCT.md §4, so a browser can tell an auth failure from a network failure.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from onetask.auth import repository as users
 from onetask.auth.tokens import InvalidToken, decode_access_token
@@ -92,6 +94,35 @@ async def focus_session_socket(websocket: WebSocket, session_id: str) -> None:
         )
 
     await serve(websocket, authorize)
+
+
+_DIRECT_ROUTES: list[tuple[re.Pattern[str], Callable[..., Awaitable[None]]]] = [
+    (re.compile(r"^/api/v1/ws/notifications$"), notifications_socket),
+    (re.compile(r"^/api/v1/ws/workspaces/([^/]+)/tasks$"), workspace_tasks_socket),
+    (re.compile(r"^/api/v1/ws/focus-sessions/([^/]+)$"), focus_session_socket),
+]
+
+
+class DirectSockets:
+    """Serve the three WebSocket routes from the top of the middleware stack.
+
+    A live socket parks one coroutine for hours; entered through the router, that
+    coroutine holds the whole framework call chain (exception middleware, routing,
+    dependency exit stacks) per connection. Entered here it holds only its own frames.
+    The routes stay declared on `router` for the documentation and the contract tests.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            for pattern, endpoint in _DIRECT_ROUTES:
+                found = pattern.match(scope["path"])
+                if found:
+                    await endpoint(WebSocket(scope, receive, send), *found.groups())
+                    return
+        await self.app(scope, receive, send)
 
 
 def parse_id(raw: str, what: str) -> int:
@@ -191,11 +222,7 @@ async def _refuse(websocket: WebSocket, refused: Refused) -> None:
 
 
 async def _read(websocket: WebSocket, conn: Connection, grant: Grant, settings: Settings) -> None:
-    handlers: dict[str, Handler] = {
-        "ping": _ping,
-        "auth": _auth_handler(websocket, settings),
-        **grant.handlers,
-    }
+    handlers = _handlers(websocket, grant, settings)
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
@@ -229,7 +256,16 @@ async def _ping(conn: Connection, _: dict[str, Any]) -> None:
     conn.push(0, PONG)
 
 
-def _auth_handler(websocket: WebSocket, settings: Settings) -> Handler:
+def _handlers(websocket: WebSocket, grant: Grant, settings: Settings) -> dict[str, Handler]:
+    """The messages any socket may send, built once per app and shared, plus the grant's."""
+    state = websocket.app.state
+    common: dict[str, Handler] | None = getattr(state, "ws_common_handlers", None)
+    if common is None:
+        common = state.ws_common_handlers = {"ping": _ping, "auth": _auth_handler(settings)}
+    return {**common, **grant.handlers} if grant.handlers else common
+
+
+def _auth_handler(settings: Settings) -> Handler:
     async def auth(conn: Connection, body: dict[str, Any]) -> None:
         token = body.get("token")
         if not isinstance(token, str):
