@@ -68,6 +68,12 @@ def make_settings(data_dir: Path, **extra: Any) -> Settings:
     return Settings(**values)
 
 
+# The `data` fields of the integration guide's notification message, as the guide lists them.
+GUIDE_NOTIFICATION_FIELDS = frozenset(
+    {"id", "title", "content", "created_at", "read", "related_entity_type", "related_entity_id"}
+)
+
+
 def unique(prefix: str = "u") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Api
+from tests.conftest import GUIDE_NOTIFICATION_FIELDS, Api
 from tests.conftest import User as Client
 from tests.e2e.servers import Server, Socket
 
 SILENCE_S = 0.5
-DATA_FIELDS = {
-    "id",
-    "title",
-    "content",
-    "created_at",
-    "read",
-    "related_entity_type",
-    "related_entity_id",
-    "type",
-}
+DATA_FIELDS = GUIDE_NOTIFICATION_FIELDS | {"type"}  # the guide's, plus the additive type
 
 
 async def inbox_socket(server: Server, user: Client, **params: Any) -> tuple[Socket, int]:

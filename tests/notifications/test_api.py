@@ -11,18 +11,8 @@ from onetask.db.engine import Database
 from onetask.db.models import Event, User
 from onetask.events.channels import notifications_channel
 from onetask.notifications import service
-from tests.conftest import Api
+from tests.conftest import GUIDE_NOTIFICATION_FIELDS, Api
 from tests.conftest import User as Client
-
-GUIDE_FIELDS = {
-    "id",
-    "title",
-    "content",
-    "created_at",
-    "read",
-    "related_entity_type",
-    "related_entity_id",
-}
 
 
 async def inbox(user: Client, **params: Any) -> list[dict[str, Any]]:
@@ -42,7 +32,7 @@ async def test_created_with_an_assignee_tells_the_assignee_only(api: Api) -> Non
     alice, bob, carol, ws = await team(api)
     task = await alice.task(ws, title="Project Proposal", assignee_id=bob.id)
     [n] = await inbox(bob)
-    assert n.keys() >= GUIDE_FIELDS
+    assert n.keys() >= GUIDE_NOTIFICATION_FIELDS
     assert n["type"] == "task_assigned" and n["title"] == "Task Assigned"
     assert n["content"] == f"{alice.username} assigned you 'Project Proposal'"
     assert n["related_entity_type"] == "task" and n["related_entity_id"] == task["id"]

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from onetask.events.close_codes import CLOSE_CODES
-from tests.conftest import Api
+from tests.conftest import GUIDE_NOTIFICATION_FIELDS, Api
 from tests.e2e.servers import Server
 from tests.tools.browser import Page, chromium
 
@@ -248,15 +248,7 @@ async def test_guide_integration_example_shows_the_notification(live: Api, serve
     assert "Connected to notifications WebSocket" in console
     assert len(shown) == 1
     data = shown[0]
-    for field in (
-        "id",
-        "title",
-        "content",
-        "created_at",
-        "read",
-        "related_entity_type",
-        "related_entity_id",
-    ):
+    for field in sorted(GUIDE_NOTIFICATION_FIELDS):
         assert field in data, field
     assert data["related_entity_type"] == "task" and data["related_entity_id"] == task["id"]
     assert data["read"] is False and "Project Proposal" in data["content"]
