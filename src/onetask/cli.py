@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing
 import os
 import resource
@@ -19,7 +20,10 @@ from pydantic import ValidationError
 
 from onetask.config import ConfigError, Settings
 from onetask.logs import configure
+from onetask.metrics import GC_FROZEN, Metrics
 from onetask.realtime.transport import OneTaskWebSocketProtocol
+
+GC_GEN0_THRESHOLD = 10_000  # allocations between young collections (CPython: 700)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,19 +137,51 @@ def _worker(config: uvicorn.Config, sock: socket.socket) -> None:
 class GracefulServer(uvicorn.Server):
     """Close sockets with 1001 (after flushing their queues) before uvicorn stops."""
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        state = _find_state(getattr(self.config, "loaded_app", None))
+        _settle_heap(None if state is None else state.metrics)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        hub = _find_hub(getattr(self.config, "loaded_app", None))
-        if hub is not None:
-            await hub.stop()
+        state = _find_state(getattr(self.config, "loaded_app", None))
+        if state is not None:
+            await state.hub.stop()
         await super().shutdown(sockets)
 
 
-def _find_hub(app: Any) -> Any:
+def _settle_heap(metrics: Metrics | None) -> None:
+    """Keep the cyclic GC's pauses short once the app is up.
+
+    Everything alive after startup (modules, the app, SQLAlchemy's and pydantic's
+    caches) lives as long as the process, yet each full collection walked it again: 45 to
+    330 ms of stopped event loop with a few thousand sockets open. Freezing moves it out
+    of the collector's sight, and a larger first generation makes the remaining
+    collections rarer; cycles are still collected."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 10, 10)
+    if metrics is None:
+        return
+    frozen = gc.get_freeze_count()
+    metrics.set(GC_FROZEN, "Objects kept out of the garbage collector at startup", frozen)
+    started = 0.0
+
+    def time_collections(phase: str, info: dict[str, int]) -> None:
+        nonlocal started
+        if phase == "start":
+            started = time.perf_counter()
+        else:
+            metrics.gc_pause.observe(time.perf_counter() - started)
+
+    gc.callbacks.append(time_collections)
+
+
+def _find_state(app: Any) -> Any:
     # uvicorn wraps the app in middleware; walk down to the FastAPI instance.
     for _ in range(10):
         state = getattr(app, "state", None)
         if state is not None and hasattr(state, "hub"):
-            return state.hub
+            return state
         app = getattr(app, "app", None)
         if app is None:
             return None

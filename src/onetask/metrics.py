@@ -12,6 +12,7 @@ SLOW_CONSUMER_CLOSES = "onetask_ws_slow_consumer_closes_total"
 QUEUE_DROPS = "onetask_ws_queue_drops_total"
 QUEUE_DROPS_HELP = "Frames discarded because their connection fell behind (it is closed with 4508)"
 EVENTS_PUBLISHED = "onetask_events_published_total"
+GC_FROZEN = "onetask_gc_frozen_objects"
 
 _BUCKETS = (
     0.0001,
@@ -73,6 +74,10 @@ class Metrics:
             "onetask_fanout_seconds",
             "Time to hand one event to every local subscriber (frames written to transports)",
         )
+        self.gc_pause = Histogram(
+            "onetask_gc_pause_seconds",
+            "Time the event loop stood still in one run of the cyclic garbage collector",
+        )
 
     def inc(self, name: str, help: str, by: int = 1) -> None:
         _, value = self.counters.get(name, (help, 0))
@@ -87,5 +92,5 @@ class Metrics:
             lines += [f"# HELP {name} {help}", f"# TYPE {name} counter", f"{name} {value}"]
         for name, (help, gauge) in sorted(self.gauges.items()):
             lines += [f"# HELP {name} {help}", f"# TYPE {name} gauge", f"{name} {gauge}"]
-        lines += self.outbox_lag.render() + self.fanout.render()
+        lines += self.outbox_lag.render() + self.fanout.render() + self.gc_pause.render()
         return "\n".join(lines) + "\n"

@@ -86,3 +86,13 @@ async def test_metrics_count_a_slow_consumer_cut_off(server: Server) -> None:
         drops = "onetask_ws_queue_drops_total"
         assert sample(after, closes) == sample(before, closes) + 1
         assert sample(after, drops) > sample(before, drops)
+
+
+async def test_served_process_keeps_its_startup_heap_out_of_the_collector(server: Server) -> None:
+    """`onetask serve` freezes what startup built (long GC pauses otherwise stall every
+    socket) and times each collection that still runs."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        text = await scrape(client)
+    assert sample(text, "onetask_gc_frozen_objects") > 50_000
+    assert sample(text, "onetask_gc_pause_seconds_count") >= 0
+    assert 'onetask_gc_pause_seconds_bucket{le="0.01"}' in text
