@@ -4,9 +4,10 @@ The hub only ever calls `push`, which never awaits: one slow or dead socket cann
 a broadcast (NOTES-realtime, trap 5). Until the connection is live (during `connected`
 and the replay) pushes are held in order; then:
 
-- on OneTask's uvicorn protocol (realtime/transport.py) each push writes the event's
-  frame, built once per event, straight to the socket's transport. The transport's
-  write buffer is the queue; past its limit the connection is closed with 4508.
+- on OneTask's uvicorn protocol (realtime/transport.py) the connection hands the hub
+  its raw transport (`sink`), and the hub writes each event's frame, built once per
+  event, straight to it; `push` writes the same way. The transport's write buffer is
+  the queue; past its limit the connection is closed with 4508.
 - elsewhere, a deque drained by a writer task through ASGI `send`; a full deque closes
   the connection with 4508.
 
@@ -52,6 +53,7 @@ def error_frame(code: str, detail: str) -> str:
 class Connection:
     __slots__ = (
         "_close_code",
+        "_detach",
         "_held",
         "_limit",
         "_mode",
@@ -108,6 +110,7 @@ class Connection:
         self._wake: asyncio.Event | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self.on_slow: Callable[[], None] | None = None
+        self._detach: Callable[[], None] | None = None
         self.metrics = metrics
 
     def push(self, seq: int, frame: str) -> None:
@@ -130,6 +133,19 @@ class Connection:
         if self._wake is not None:
             self._wake.set()
 
+    def sink(self, detach: Callable[[], None]) -> asyncio.WriteTransport | None:
+        """The transport the hub may write this connection's events to directly, from
+        now until `detach` is called (on close); None where there is no such thing."""
+        if self._mode != _DIRECT or self.closing:
+            return None
+        assert self._writer is not None
+        self._detach = detach
+        return self._writer.watch_overflow(self._limit, self._overflowed)
+
+    def _overflowed(self) -> None:
+        if not self.closing:
+            self._fell_behind(1)
+
     def _fell_behind(self, dropped: int) -> None:
         if self.on_slow is not None:
             self.on_slow()
@@ -146,6 +162,9 @@ class Connection:
             return
         self.closing = True
         self._close_code = code
+        if self._detach is not None:
+            self._detach()  # no event frame may follow the close frame
+            self._detach = None
         if self._mode == _DIRECT:
             self._mode = _DONE
             assert self._writer is not None

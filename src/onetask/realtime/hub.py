@@ -32,18 +32,24 @@ from onetask.events.messages import (
 )
 from onetask.events.outbox import CommittedEvent
 from onetask.metrics import Metrics
-from onetask.realtime.connection import Connection
+from onetask.realtime.connection import Connection, framed
 
 log = logging.getLogger("onetask.hub")
 PAGE = 500
 
 
 class Channel:
-    __slots__ = ("conns", "fetching", "head", "name", "pending", "ready")
+    """Subscribers are in `conns`; each is also either in `sinks` (live and caught up:
+    events are written to its transport by `Hub._deliver` itself) or in `slow` (joining,
+    ahead of this process, or without a raw transport: events go through `push`)."""
+
+    __slots__ = ("conns", "fetching", "head", "name", "pending", "ready", "sinks", "slow")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.conns: set[Connection] = set()
+        self.sinks: dict[Connection, asyncio.WriteTransport] = {}
+        self.slow: set[Connection] = set()
         self.head: int | None = None
         self.pending: dict[int, CommittedEvent] = {}
         self.fetching = False
@@ -113,15 +119,35 @@ class Hub:
             self._apply_control(event.frame)
             return
         seq, frame = event.seq, event.frame
-        for conn in channel.conns:
-            conn.push(seq, frame)
+        sent = len(channel.sinks) + len(channel.slow)
+        if channel.sinks:
+            # The hot loop: the same bytes to every transport, no await, no call of ours.
+            data = framed(frame)
+            for sink in channel.sinks.values():
+                if not sink.is_closing():
+                    sink.write(data)
+        if channel.slow:
+            for conn in list(channel.slow):
+                conn.push(seq, frame)
+                self._promote(channel, conn)
         if event.final:
             for conn in list(channel.conns):
                 conn.close(1000, None)
         self.metrics.fanout.observe(time.perf_counter() - started)
-        self.metrics.inc(
-            "onetask_ws_messages_sent_total", "Frames queued to sockets", len(channel.conns)
-        )
+        self.metrics.inc("onetask_ws_messages_sent_total", "Frames queued to sockets", sent)
+
+    def _promote(self, channel: Channel, conn: Connection) -> None:
+        """Move a live connection that has every seq up to the head onto the hot loop."""
+        if conn.last_seq > (channel.head or 0) or conn not in channel.slow:
+            return
+
+        def detach() -> None:
+            channel.sinks.pop(conn, None)
+
+        sink = conn.sink(detach)
+        if sink is not None:
+            channel.slow.discard(conn)
+            channel.sinks[conn] = sink
 
     def _fetch_after_head(self, channel: Channel) -> None:
         if channel.fetching or channel.head is None:
@@ -234,6 +260,7 @@ class Hub:
         conn.on_slow = self._count_slow_consumer
         channel = self._open_channel(conn.channel)
         channel.conns.add(conn)
+        channel.slow.add(conn)
         self.connections.add(conn)
         self.by_user.setdefault(conn.user_id, set()).add(conn)
         self.metrics.set(
@@ -259,6 +286,7 @@ class Hub:
                 conn.last_seq = since  # the rest arrives live once this process catches up
             self._fetch_after_head(channel)
         conn.start_writer()
+        self._promote(channel, conn)
 
     async def _replay(self, conn: Connection, since: int, latest: int) -> None:
         after = since
@@ -284,6 +312,8 @@ class Hub:
         channel = self.channels.get(conn.channel)
         if channel is not None:
             channel.conns.discard(conn)
+            channel.slow.discard(conn)
+            channel.sinks.pop(conn, None)
             if not channel.conns and channel.name != CONTROL and channel.ready.done():
                 del self.channels[conn.channel]
         self.metrics.set(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -30,6 +31,9 @@ class FrameWriter(Protocol):
     def write_frame(self, frame: bytes) -> int: ...
     def buffered(self) -> int: ...
     def close_now(self, code: int) -> None: ...
+    def watch_overflow(
+        self, limit: int, on_overflow: Callable[[], None]
+    ) -> asyncio.WriteTransport: ...
 
 
 def text_frame(text: str) -> bytes:
@@ -78,7 +82,9 @@ class _Inbox:
 
 
 class OneTaskWebSocketProtocol(WebSocketsSansIOProtocol):
-    """`--ws websockets-sansio` plus `write_frame`/`close_now` for the hub."""
+    """`--ws websockets-sansio` plus `write_frame`/`close_now`/`watch_overflow` for the hub."""
+
+    _on_overflow: Callable[[], None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -102,6 +108,24 @@ class OneTaskWebSocketProtocol(WebSocketsSansIOProtocol):
         transport = self.transport
         transport.write(frame)
         return transport.get_write_buffer_size()
+
+    def watch_overflow(self, limit: int, on_overflow: Callable[[], None]) -> asyncio.WriteTransport:
+        """Hand the hub the raw transport for its fan-out loop, and call `on_overflow`
+        (soon, not from inside that loop) once more than `limit` bytes are buffered.
+
+        The transport tells its protocol through `pause_writing`, so the loop itself
+        needs no per-socket check beyond `is_closing()`: uvicorn closes the transport
+        whenever it sends a close frame of its own, and `close_now`'s caller stops
+        writing before it sends ours."""
+        self._on_overflow = on_overflow
+        transport = self.transport
+        transport.set_write_buffer_limits(high=limit)
+        return transport
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._on_overflow is not None:
+            self.loop.call_soon(self._on_overflow)
 
     def buffered(self) -> int:
         if self.disconnected or self.transport.is_closing():
