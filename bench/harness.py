@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -191,6 +192,13 @@ async def open_sockets(
 
     await asyncio.gather(*(one() for _ in range(n)))
     return clients, failures
+
+
+def settle_heap() -> None:
+    """Keep the client's own GC pauses out of the latencies: its N protocol objects live
+    until the end of the run."""
+    gc.collect()
+    gc.freeze()
 
 
 # -- servers --------------------------------------------------------------------------
@@ -498,6 +506,7 @@ async def fanout_run(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(tracker.all_connected, 60)
         connect_s = time.perf_counter() - t0
+        settle_heap()
         await asyncio.sleep(2.0)
         rss1 = rss_bytes(server.pids())
         # Refused or closed joins are counted as errors below; time the rest.
@@ -552,6 +561,7 @@ async def commit_latency_run(
         tracker.all_connected = asyncio.get_running_loop().create_future()
         clients, _ = await open_sockets(server.port, api.ws_path, subscribers, tracker)
         await asyncio.wait_for(tracker.all_connected, 60)
+        settle_heap()
         await asyncio.sleep(1.0)
         loop = asyncio.get_running_loop()
         total = int(rate * seconds)
