@@ -72,7 +72,8 @@ class Metrics:
         )
         self.fanout = Histogram(
             "onetask_fanout_seconds",
-            "Time to hand one event to every local subscriber (frames written to transports)",
+            "Time to write one loop turn's events of a channel (usually one) to every local "
+            "subscriber's transport",
         )
         self.gc_pause = Histogram(
             "onetask_gc_pause_seconds",

@@ -40,16 +40,27 @@ PAGE = 500
 
 class Channel:
     """Subscribers are in `conns`; each is also either in `sinks` (live and caught up:
-    events are written to its transport by `Hub._deliver` itself) or in `slow` (joining,
+    events are written to its transport by `Hub._flush` itself) or in `slow` (joining,
     ahead of this process, or without a raw transport: events go through `push`)."""
 
-    __slots__ = ("conns", "fetching", "head", "name", "pending", "ready", "sinks", "slow")
+    __slots__ = (
+        "conns",
+        "fetching",
+        "head",
+        "name",
+        "pending",
+        "queued",
+        "ready",
+        "sinks",
+        "slow",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.conns: set[Connection] = set()
         self.sinks: dict[Connection, asyncio.WriteTransport] = {}
         self.slow: set[Connection] = set()
+        self.queued: list[bytes] = []  # frames for `sinks`, written once per loop turn
         self.head: int | None = None
         self.pending: dict[int, CommittedEvent] = {}
         self.fetching = False
@@ -68,6 +79,7 @@ class Hub:
         self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         control = self._open_channel(CONTROL)
         await asyncio.shield(control.ready)
         self._tasks = [
@@ -113,7 +125,6 @@ class Hub:
             self._fetch_after_head(channel)
 
     def _deliver(self, channel: Channel, event: CommittedEvent) -> None:
-        started = time.perf_counter()
         channel.head = event.seq
         if channel.name == CONTROL:
             self._apply_control(event.frame)
@@ -121,11 +132,9 @@ class Hub:
         seq, frame = event.seq, event.frame
         sent = len(channel.sinks) + len(channel.slow)
         if channel.sinks:
-            # The hot loop: the same bytes to every transport, no await, no call of ours.
-            data = framed(frame)
-            for sink in channel.sinks.values():
-                if not sink.is_closing():
-                    sink.write(data)
+            if not channel.queued:
+                self._loop.call_soon(self._flush, channel)
+            channel.queued.append(framed(frame))
         if channel.slow:
             for conn in list(channel.slow):
                 conn.push(seq, frame)
@@ -133,8 +142,22 @@ class Hub:
         if event.final:
             for conn in list(channel.conns):
                 conn.close(1000, None)
-        self.metrics.fanout.observe(time.perf_counter() - started)
         self.metrics.inc("onetask_ws_messages_sent_total", "Frames queued to sockets", sent)
+
+    def _flush(self, channel: Channel) -> None:
+        """Write what this loop turn delivered to every caught-up subscriber: one event
+        usually, several in a burst or a gap fill, and then still one write per socket."""
+        queued = channel.queued
+        if not queued:
+            return
+        started = time.perf_counter()
+        data = queued[0] if len(queued) == 1 else b"".join(queued)
+        channel.queued = []
+        # The hot loop: the same bytes to every transport, no await, no call of ours.
+        for sink in channel.sinks.values():
+            if not sink.is_closing():
+                sink.write(data)
+        self.metrics.fanout.observe(time.perf_counter() - started)
 
     def _promote(self, channel: Channel, conn: Connection) -> None:
         """Move a live connection that has every seq up to the head onto the hot loop."""
@@ -142,10 +165,12 @@ class Hub:
             return
 
         def detach() -> None:
+            self._flush(channel)  # what it was delivered goes out before its close frame
             channel.sinks.pop(conn, None)
 
         sink = conn.sink(detach)
         if sink is not None:
+            self._flush(channel)  # it has those frames already
             channel.slow.discard(conn)
             channel.sinks[conn] = sink
 
