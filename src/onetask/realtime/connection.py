@@ -110,7 +110,7 @@ class Connection:
         self._wake: asyncio.Event | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self.on_slow: Callable[[], None] | None = None
-        self._detach: Callable[[], None] | None = None
+        self._detach: Callable[[Connection], None] | None = None
         self.metrics = metrics
 
     def push(self, seq: int, frame: str) -> None:
@@ -133,7 +133,7 @@ class Connection:
         if self._wake is not None:
             self._wake.set()
 
-    def sink(self, detach: Callable[[], None]) -> asyncio.WriteTransport | None:
+    def sink(self, detach: Callable[[Connection], None]) -> asyncio.WriteTransport | None:
         """The transport the hub may write this connection's events to directly, from
         now until `detach` is called (on close); None where there is no such thing."""
         if self._mode != _DIRECT or self.closing:
@@ -163,7 +163,7 @@ class Connection:
         self.closing = True
         self._close_code = code
         if self._detach is not None:
-            self._detach()  # no event frame may follow the close frame
+            self._detach(self)  # no event frame may follow the close frame
             self._detach = None
         if self._mode == _DIRECT:
             self._mode = _DONE

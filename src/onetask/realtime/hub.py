@@ -164,15 +164,18 @@ class Hub:
         if conn.last_seq > (channel.head or 0) or conn not in channel.slow:
             return
 
-        def detach() -> None:
-            self._flush(channel)  # what it was delivered goes out before its close frame
-            channel.sinks.pop(conn, None)
-
-        sink = conn.sink(detach)
+        sink = conn.sink(self._detach)
         if sink is not None:
             self._flush(channel)  # it has those frames already
             channel.slow.discard(conn)
             channel.sinks[conn] = sink
+
+    def _detach(self, conn: Connection) -> None:
+        """Take a closing connection off the hot loop, after what it was delivered."""
+        channel = self.channels.get(conn.channel)
+        if channel is not None and conn in channel.sinks:
+            self._flush(channel)
+            del channel.sinks[conn]
 
     def _fetch_after_head(self, channel: Channel) -> None:
         if channel.fetching or channel.head is None:

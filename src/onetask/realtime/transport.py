@@ -84,10 +84,9 @@ class _Inbox:
 class OneTaskWebSocketProtocol(WebSocketsSansIOProtocol):
     """`--ws websockets-sansio` plus `write_frame`/`close_now`/`watch_overflow` for the hub."""
 
-    _on_overflow: Callable[[], None] | None = None
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._on_overflow: Callable[[], None] | None = None
         self.queue = _Inbox()  # type: ignore[assignment]
 
     def handle_connect(self, event: Request) -> None:
