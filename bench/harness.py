@@ -50,6 +50,9 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/onetask_h_bench"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SECRET = "bench-secret-" + "k" * 40
+# Servers that only broadcast the same message on the same paths: the usual FastAPI loop,
+# and the floor (a bare uvloop server writing the frame to each socket).
+STAND_INS = ("baseline", "floor")
 DESCRIPTION = "A task that many people watch."
 
 
@@ -249,7 +252,7 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    kind: str  # "onetask" | "baseline"
+    kind: str  # "onetask" | "baseline" | "floor"
     workers: int = 1
     scaled: bool = False
     port: int = field(default_factory=free_port)
@@ -264,8 +267,8 @@ class Server:
     def start(self, max_conns: int) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"bench-{self.kind}-"))
         log = (self.data_dir / "server.log").open("wb")
-        if self.kind == "baseline":
-            cmd = [PYTHON, str(ROOT / "bench" / "baseline_app.py"), str(self.port)]
+        if self.kind in STAND_INS:
+            cmd = [PYTHON, str(ROOT / "bench" / f"{self.kind}_app.py"), str(self.port)]
             env = dict(os.environ)
         else:
             cmd = [PYTHON, "-m", "onetask.cli", "serve", "--port", str(self.port)]
@@ -282,7 +285,7 @@ class Server:
                 env["ONETASK_BROKER_URL"] = REDIS_URL
                 env["ONETASK_BROKER_NAMESPACE"] = f"bench-{uuid.uuid4().hex[:8]}"
         self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        ready = "/openapi.json" if self.kind == "baseline" else "/readyz"
+        ready = "/openapi.json" if self.kind in STAND_INS else "/readyz"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -330,7 +333,7 @@ class Api:
         self.n = 0
 
     async def setup(self, tasks: int = 8) -> None:
-        if self.server.kind == "baseline":
+        if self.server.kind in STAND_INS:
             return
         name = f"bench{uuid.uuid4().hex[:10]}"
         r = await self.http.post(
@@ -659,7 +662,10 @@ METRICS: list[tuple[str, Callable[[dict[str, Any]], float], str]] = [
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["| metric | N | OneTask | baseline | ratio |", "|---|---|---|---|---|"]
+    lines = [
+        "| metric | N | OneTask | baseline | ratio | floor | OneTask / floor |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for label, key, fmt in METRICS:
         for n, group in sorted(results["fanout"].items(), key=lambda kv: int(kv[0])):
             ours = group.get("onetask", [])
@@ -668,23 +674,30 @@ def table(results: dict[str, Any]) -> str:
                 continue
             a, b = median_of(ours, key), median_of(theirs, key)
             ratio = f"{a / b:.2f}" if b else "-"
-            lines.append(f"| {label} | {n} | {fmt.format(a)} | {fmt.format(b)} | {ratio} |")
+            floor, over_floor = "-", "-"
+            if group.get("floor"):
+                f = median_of(group["floor"], key)
+                floor, over_floor = fmt.format(f), (f"{a / f:.2f}" if f else "-")
+            lines.append(
+                f"| {label} | {n} | {fmt.format(a)} | {fmt.format(b)} | {ratio} | {floor} "
+                f"| {over_floor} |"
+            )
     for run in results.get("scaled", []):
         lines.append(
             f"| 2 processes, PostgreSQL+Redis: last-subscriber p50/p99 (ms) | {run['n']} | "
             f"{run['isolated']['last_subscriber_p50_ms']:.1f} / "
-            f"{run['isolated']['last_subscriber_p99_ms']:.1f} | - | - |"
+            f"{run['isolated']['last_subscriber_p99_ms']:.1f} | - | - | - | - |"
         )
         lines.append(
             f"| 2 processes, PostgreSQL+Redis: server CPU / 1k (isolated, net) (ms) | {run['n']} "
             f"| {run['isolated']['server_cpu_ms_per_1k']:.2f} "
-            f"({run['isolated']['server_cpu_ms_per_1k_net']:.2f}) | - | - |"
+            f"({run['isolated']['server_cpu_ms_per_1k_net']:.2f}) | - | - | - | - |"
         )
         lines.append(
             f"| 2 processes, PostgreSQL+Redis: deliveries/s, KiB/conn, lost+errors | {run['n']} "
             f"| {run['sustained']['deliveries_per_s']:,.0f}, {run['kib_per_idle_connection']:.1f}"
             f", {run['lost'] + run['error_messages'] + run['closes'] + run['connect_failures']}"
-            " | - | - |"
+            " | - | - | - | - |"
         )
     for run in results.get("commit_latency", []):
         lines.append(
@@ -692,7 +705,7 @@ def table(results: dict[str, Any]) -> str:
             f"{run['rate_per_s']:.0f}/s, {run['backend']} x{run['workers']} | "
             f"{run['subscribers']} | {run['commit_to_last_p50_ms']:.1f} / "
             f"{run['commit_to_last_p99_ms']:.1f} ({run['complete_events']}/{run['events']} "
-            "complete) | - | - |"
+            "complete) | - | - | - | - |"
         )
     return "\n".join(lines)
 
@@ -709,9 +722,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
     repeats = 1 if args.smoke else args.repeats
     for n in sizes:
-        group: dict[str, list[dict[str, Any]]] = {"onetask": [], "baseline": []}
+        kinds = ("onetask", "baseline", "floor") if args.floor else ("onetask", "baseline")
+        group: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
         for _ in range(repeats):
-            for kind in ("onetask", "baseline"):
+            for kind in kinds:
                 run = await fanout_run(kind, n, smoke=args.smoke)
                 group[kind].append(run)
                 iso = run["isolated"]
@@ -754,6 +768,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2, help="runs per N (medians reported)")
     parser.add_argument(
         "--no-scaled", dest="scaled", action="store_false", help="skip the PostgreSQL + Redis runs"
+    )
+    parser.add_argument(
+        "--no-floor", dest="floor", action="store_false", help="skip the bare-write floor server"
     )
     parser.add_argument("--scaled-n", type=int, nargs="+", default=[5000])
     parser.add_argument("--commit-seconds", type=float, default=10.0)

@@ -19,10 +19,10 @@ def test_bench_smoke_completes_and_reports_numbers(tmp_path: Path) -> None:
         timeout=110,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "| metric | N | OneTask | baseline | ratio |" in done.stdout
+    assert "| metric | N | OneTask | baseline | ratio | floor | OneTask / floor |" in done.stdout
     [result_file] = tmp_path.glob("*.json")
     results = json.loads(result_file.read_text())
-    for kind in ("onetask", "baseline"):
+    for kind in ("onetask", "baseline", "floor"):
         [run] = results["fanout"]["100"][kind]
         assert run["connected"] == 100
         assert run["lost"] == 0

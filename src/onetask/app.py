@@ -114,7 +114,7 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     focus_scheduler = FocusScheduler(database, settings)
     app.state.focus_live = focus_live = FocusLive(database, settings)
     app.state.login_limits = _login_limits(settings)
-    await broker.start(hub.on_event, hub.on_broker_reconnect)
+    await broker.start(hub.on_events, hub.on_broker_reconnect)
     await hub.start()
     await relay.start()
     await focus_live.start()

@@ -3,7 +3,6 @@ and what never follows a close frame."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -117,31 +116,21 @@ async def live(hub: Hub, channel: str, since: int | None = None) -> tuple[Connec
     return conn, writer
 
 
-async def turn() -> None:
-    """Let the loop run the hub's end-of-turn flush."""
-    await asyncio.sleep(0)
-
-
 async def test_every_live_socket_gets_each_frame_once_in_order(hub: Hub, channel: str) -> None:
     sockets = [await live(hub, channel) for _ in range(3)]
-    hub.on_event(event(channel, 1))
-    await turn()
-    for seq in (2, 3):
-        hub.on_event(event(channel, seq))
-    hub.on_event(event(channel, 2))  # a late duplicate from the broker
-    await turn()
+    hub.on_events([event(channel, 1)])
+    # One broker batch, with a late duplicate: one write per socket.
+    hub.on_events([event(channel, 2), event(channel, 3), event(channel, 2)])
     for conn, writer in sockets:
-        # A burst within one loop turn is one write per socket.
         assert writer.frames() == [framed(1), framed(2) + framed(3)]
         hub.leave(conn)
 
 
 async def test_no_event_follows_the_close_frame(hub: Hub, channel: str) -> None:
     (closed, closed_writer), (open_, open_writer) = [await live(hub, channel) for _ in range(2)]
-    hub.on_event(event(channel, 1))
+    hub.on_events([event(channel, 1)])
     closed.close(4403, "access_revoked", "gone")  # still subscribed until its reader leaves
-    hub.on_event(event(channel, 2))
-    await turn()
+    hub.on_events([event(channel, 2)])
     # Seq 1 was delivered before the close, so it is written before the error and close.
     assert closed_writer.frames() == [framed(1), error_frame("access_revoked", "gone"), CLOSE]
     assert open_writer.frames() == [framed(1), framed(2)]
@@ -152,8 +141,7 @@ async def test_no_event_follows_the_close_frame(hub: Hub, channel: str) -> None:
 async def test_a_transport_closed_under_the_hub_is_skipped(hub: Hub, channel: str) -> None:
     (gone, gone_writer), (other, other_writer) = [await live(hub, channel) for _ in range(2)]
     gone_writer.transport.closing = True  # the peer vanished; its reader has not left yet
-    hub.on_event(event(channel, 1))
-    await turn()
+    hub.on_events([event(channel, 1)])
     assert gone_writer.frames() == []
     assert other_writer.frames() == [framed(1)]
     hub.leave(gone)
@@ -168,8 +156,7 @@ async def test_overflow_closes_with_4508_once(hub: Hub, channel: str) -> None:
     writer.on_overflow()  # the transport may say so again before the close lands
     assert writer.closed_with == 4508
     assert writer.frames().count(CLOSE) == 1
-    hub.on_event(event(channel, 1))
-    await turn()
+    hub.on_events([event(channel, 1)])
     assert framed(1) not in writer.frames()
     hub.leave(conn)
 
@@ -182,14 +169,11 @@ async def test_a_socket_ahead_of_this_process_gets_only_newer_seqs(hub: Hub, cha
         await uow.commit(session)
     ahead, writer = await live(hub, channel, since=2)
     for seq in (1, 2, 3, 4):
-        hub.on_event(event(channel, seq))
-        await turn()
-    frames = [f for f in writer.frames() if b"task_update" in f]
+        hub.on_events([event(channel, seq)])
+        frames = [f for f in writer.frames() if b"task_update" in f]
     assert frames == [framed(3), framed(4)]
     assert ahead in hub.channels[channel].sinks  # caught up: on the hot loop now
-    hub.on_event(event(channel, 5))
-    hub.on_event(event(channel, 6))
-    await turn()
+    hub.on_events([event(channel, 5), event(channel, 6)])
     assert writer.frames()[-1] == framed(5) + framed(6)
     hub.leave(ahead)
     hub.leave(conn)
@@ -197,8 +181,7 @@ async def test_a_socket_ahead_of_this_process_gets_only_newer_seqs(hub: Hub, cha
 
 async def test_a_final_event_closes_everyone_after_delivering_it(hub: Hub, channel: str) -> None:
     sockets = [await live(hub, channel) for _ in range(2)]
-    hub.on_event(event(channel, 1, final=True))
-    await turn()
+    hub.on_events([event(channel, 1, final=True)])
     for conn, writer in sockets:
         assert writer.frames() == [framed(1), CLOSE]
         assert writer.closed_with == 1000

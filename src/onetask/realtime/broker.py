@@ -15,13 +15,15 @@ from onetask.events.outbox import CommittedEvent
 
 log = logging.getLogger("onetask.broker")
 
-OnEvent = Callable[[CommittedEvent], None]
+OnEvents = Callable[[list[CommittedEvent]], None]
 OnReconnect = Callable[[], None]
-_SEP = "\x1f"
+_SEP = "\x1f"  # between an event's fields
+_RECORD = "\x1e"  # between events; JSON text escapes both, so no frame contains them
+BATCH = 100  # events per broker message at most
 
 
 class Broker(Protocol):
-    async def start(self, on_event: OnEvent, on_reconnect: OnReconnect) -> None: ...
+    async def start(self, on_events: OnEvents, on_reconnect: OnReconnect) -> None: ...
     async def publish(self, events: list[CommittedEvent]) -> None: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
@@ -36,25 +38,32 @@ def unpack(raw: str) -> CommittedEvent:
     return CommittedEvent(channel, int(seq), frame, final == "1")
 
 
+def pack_batch(events: list[CommittedEvent]) -> str:
+    return _RECORD.join(pack(e) for e in events)
+
+
+def unpack_batch(raw: str) -> list[CommittedEvent]:
+    return [unpack(record) for record in raw.split(_RECORD)]
+
+
 class MemoryBroker:
     """One process: publishing is calling the subscriber."""
 
     def __init__(self) -> None:
-        self._on_event: OnEvent | None = None
+        self._on_events: OnEvents | None = None
 
-    async def start(self, on_event: OnEvent, on_reconnect: OnReconnect) -> None:
-        self._on_event = on_event
+    async def start(self, on_events: OnEvents, on_reconnect: OnReconnect) -> None:
+        self._on_events = on_events
 
     async def publish(self, events: list[CommittedEvent]) -> None:
-        if self._on_event is not None:
-            for event in events:
-                self._on_event(event)
+        if self._on_events is not None:
+            self._on_events(events)
 
     async def ping(self) -> bool:
         return True
 
     async def close(self) -> None:
-        self._on_event = None
+        self._on_events = None
 
 
 class RedisBroker:
@@ -65,15 +74,15 @@ class RedisBroker:
         self.topic = topic
         self._listener: asyncio.Task[None] | None = None
 
-    async def start(self, on_event: OnEvent, on_reconnect: OnReconnect) -> None:
+    async def start(self, on_events: OnEvents, on_reconnect: OnReconnect) -> None:
         ready = asyncio.get_running_loop().create_future()
-        self._listener = asyncio.create_task(self._listen(on_event, on_reconnect, ready))
+        self._listener = asyncio.create_task(self._listen(on_events, on_reconnect, ready))
         await asyncio.wait_for(asyncio.shield(ready), timeout=10)
 
     async def publish(self, events: list[CommittedEvent]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                pipe.publish(self.topic, pack(event))
+            for i in range(0, len(events), BATCH):
+                pipe.publish(self.topic, pack_batch(events[i : i + BATCH]))
             await pipe.execute()
 
     async def ping(self) -> bool:
@@ -89,7 +98,7 @@ class RedisBroker:
         await self.redis.aclose()
 
     async def _listen(
-        self, on_event: OnEvent, on_reconnect: OnReconnect, ready: asyncio.Future[None]
+        self, on_events: OnEvents, on_reconnect: OnReconnect, ready: asyncio.Future[None]
     ) -> None:
         backoff = 0.1
         first = True
@@ -108,7 +117,7 @@ class RedisBroker:
                     message = await pubsub.get_message(timeout=5.0)
                     if message is not None:
                         data = message["data"]
-                        on_event(unpack(data.decode() if isinstance(data, bytes) else data))
+                        on_events(unpack_batch(data.decode() if isinstance(data, bytes) else data))
             except asyncio.CancelledError:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
                 raise
@@ -123,4 +132,6 @@ class RedisBroker:
 def create_broker(url: str, namespace: str) -> Broker:
     if url.startswith("memory://"):
         return MemoryBroker()
-    return RedisBroker(url, f"{namespace}:events")
+    # ".v2": a message holds a batch of events; processes of a release that published one
+    # event per message listen elsewhere and catch up from the log (the head check).
+    return RedisBroker(url, f"{namespace}:events.v2")

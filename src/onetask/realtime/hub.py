@@ -77,9 +77,9 @@ class Hub:
         self.by_user: dict[int, set[Connection]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
+        self._dirty: list[Channel] = []  # channels with frames queued for their sinks
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         control = self._open_channel(CONTROL)
         await asyncio.shield(control.ready)
         self._tasks = [
@@ -98,7 +98,16 @@ class Hub:
 
     # -- broker side -------------------------------------------------------------------
 
-    def on_event(self, event: CommittedEvent) -> None:
+    def on_events(self, events: list[CommittedEvent]) -> None:
+        """Events from the broker, in the order it had them; written before returning,
+        with one write per socket for all of a channel's events in `events`."""
+        try:
+            for event in events:
+                self._accept(event)
+        finally:
+            self._flush_dirty()
+
+    def _accept(self, event: CommittedEvent) -> None:
         channel = self.channels.get(event.channel)
         if channel is None or (channel.head is not None and event.seq <= channel.head):
             return
@@ -133,7 +142,7 @@ class Hub:
         sent = len(channel.sinks) + len(channel.slow)
         if channel.sinks:
             if not channel.queued:
-                self._loop.call_soon(self._flush, channel)
+                self._dirty.append(channel)
             channel.queued.append(framed(frame))
         if channel.slow:
             for conn in list(channel.slow):
@@ -144,9 +153,14 @@ class Hub:
                 conn.close(1000, None)
         self.metrics.inc("onetask_ws_messages_sent_total", "Frames queued to sockets", sent)
 
+    def _flush_dirty(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for channel in dirty:
+            self._flush(channel)
+
     def _flush(self, channel: Channel) -> None:
-        """Write what this loop turn delivered to every caught-up subscriber: one event
-        usually, several in a burst or a gap fill, and then still one write per socket."""
+        """Write what was delivered to every caught-up subscriber: one event usually,
+        several from one broker batch or a gap fill, and then still one write per socket."""
         queued = channel.queued
         if not queued:
             return
@@ -191,6 +205,7 @@ class Hub:
                     if row.seq == channel.head + 1:
                         self._deliver(channel, row)
                     channel.pending.pop(row.seq, None)
+                self._flush_dirty()
                 if len(rows) < PAGE:
                     break
             self.metrics.inc("onetask_gap_fetches_total", "Gaps filled from the event log")
@@ -200,6 +215,7 @@ class Hub:
             channel.fetching = False
         if channel.pending and channel.head is not None:
             self._advance(channel)
+            self._flush_dirty()
 
     async def _read_log(self, name: str, after: int, limit: int) -> list[CommittedEvent]:
         query = (
@@ -279,6 +295,7 @@ class Hub:
             self.channels.pop(channel.name, None)  # everyone left while it initialized
             return
         self._advance(channel)
+        self._flush_dirty()
 
     def user_connections(self, user_id: int) -> int:
         return len(self.by_user.get(user_id, ()))
