@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import PoolResetState, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -55,7 +55,12 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     # Every WebSocket handshake reads a little (user, membership): a bigger pool than
     # the default keeps a reconnect storm from queueing on it.
     engine = create_async_engine(
-        url, connect_args={"timeout": 30}, pool_size=10, max_overflow=30, pool_timeout=30
+        url,
+        connect_args={"timeout": 30},
+        pool_size=10,
+        max_overflow=30,
+        pool_timeout=30,
+        pool_reset_on_return=None,  # see _on_reset
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -68,6 +73,13 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection: Any, record: Any, state: PoolResetState) -> None:
+        # The pool's own reset rolls back even after a commit, one more trip to the
+        # driver's thread for nothing: roll back only a connection still in a transaction.
+        if state.asyncio_safe and record.driver_connection.in_transaction:
+            dbapi_connection.rollback()
 
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 

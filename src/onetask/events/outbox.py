@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Insert, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onetask.db import uow
-from onetask.db.models import ChannelHead, Event
+from onetask.db.models import Base, ChannelHead, Event
 from onetask.db.types import utcnow
 from onetask.events.messages import LoggedMessage, encode
 
@@ -60,6 +60,9 @@ async def _write_pending(session: AsyncSession) -> None:
     pending: list[_Pending] = session.info.pop("outbox", [])
     if not pending:
         return
+    # The change's own rows first (the ORM upserts used to autoflush; Core ones do not):
+    # the channel locks stay the last ones the transaction takes.
+    await session.flush()
     now = utcnow()
     committed: list[CommittedEvent] = []
     rows: list[dict[str, Any]] = []
@@ -79,21 +82,42 @@ async def _write_pending(session: AsyncSession) -> None:
                 }
             )
             committed.append(CommittedEvent(channel, seq, frame, event.final))
-    await session.execute(insert(Event), rows)
+    await session.execute(_EVENTS.insert(), rows)
     listener: EventsCommitted | None = session.info.get("listeners", {}).get(EVENTS_COMMITTED)
     if listener is not None:
         uow.after_commit(session, lambda: listener(committed))
 
 
 async def _advance_head(session: AsyncSession, channel: str, count: int, now: Any) -> int:
-    dialect = session.get_bind().dialect.name
-    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ChannelHead)
-    statement = (
-        upsert.values(channel=channel, last_seq=count, updated_at=now)
-        .on_conflict_do_update(
-            index_elements=[ChannelHead.channel],
-            set_={"last_seq": ChannelHead.last_seq + count, "updated_at": now},
+    statement = _ADVANCE_HEAD[session.get_bind().dialect.name]
+    params = {"head_channel": channel, "head_count": count, "head_now": now}
+    return int((await session.execute(statement, params)).scalar_one())
+
+
+# Core statements on the tables (no ORM objects come back), with bound parameters so the
+# upsert is built once per dialect rather than once per channel per commit.
+_HEADS = Base.metadata.tables[ChannelHead.__tablename__]
+_EVENTS = Base.metadata.tables[Event.__tablename__]
+
+
+def _advance_head_statement(dialect: str) -> Insert:
+    """`INSERT … ON CONFLICT DO UPDATE … RETURNING last_seq`, as one upsert per channel."""
+    heads = _HEADS.c
+    count = bindparam("head_count", type_=heads.last_seq.type)
+    now = bindparam("head_now", type_=heads.updated_at.type)
+    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_HEADS)
+    return (
+        upsert.values(
+            channel=bindparam("head_channel", type_=heads.channel.type),
+            last_seq=count,
+            updated_at=now,
         )
-        .returning(ChannelHead.last_seq)
+        .on_conflict_do_update(
+            index_elements=[heads.channel],
+            set_={"last_seq": heads.last_seq + count, "updated_at": now},
+        )
+        .returning(heads.last_seq)
     )
-    return int((await session.execute(statement)).scalar_one())
+
+
+_ADVANCE_HEAD = {name: _advance_head_statement(name) for name in ("postgresql", "sqlite")}

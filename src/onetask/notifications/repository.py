@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import CursorResult, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onetask.db.models import ChannelHead, Membership, Notification, NotificationMute
@@ -90,10 +90,22 @@ async def set_muted(session: AsyncSession, user_id: int, kinds: Iterable[str]) -
     await session.flush()
 
 
-async def members_among(
-    session: AsyncSession, workspace_id: int, user_ids: Iterable[int]
-) -> set[int]:
-    query = select(Membership.user_id).where(
-        Membership.workspace_id == workspace_id, Membership.user_id.in_(list(user_ids))
+# Built once: every task change runs it, and composing it costs more than running it.
+_MEMBERS_AND_MUTES = (
+    select(Membership.user_id, NotificationMute.type)
+    .outerjoin(NotificationMute, NotificationMute.user_id == Membership.user_id)
+    .where(
+        Membership.workspace_id == bindparam("workspace_id"),
+        Membership.user_id.in_(bindparam("user_ids", expanding=True)),
     )
-    return set((await session.execute(query)).scalars())
+)
+
+
+async def members_and_mutes(
+    session: AsyncSession, workspace_id: int, user_ids: Iterable[int]
+) -> tuple[set[int], set[tuple[int, str]]]:
+    """Which of `user_ids` are members of the workspace, and what those members muted."""
+    params = {"workspace_id": workspace_id, "user_ids": list(user_ids)}
+    rows = (await session.execute(_MEMBERS_AND_MUTES, params)).all()
+    mutes = {(user_id, kind) for user_id, kind in rows if kind is not None}
+    return {user_id for user_id, _ in rows}, mutes

@@ -83,7 +83,7 @@ async def on_task_change(session: AsyncSession, change: TaskChange) -> None:
     plan = _recipients(change)
     if not plan:
         return
-    members = await repository.members_among(session, task.workspace_id, plan)
+    members, mutes = await repository.members_and_mutes(session, task.workspace_id, plan)
     drafts = []
     for user_id, what in plan.items():
         if user_id not in members:  # e.g. an owner who left sees nothing of the workspace
@@ -92,7 +92,7 @@ async def on_task_change(session: AsyncSession, change: TaskChange) -> None:
         template = wording.to_actor if user_id == change.actor.id else wording.to_others
         content = template.format(actor=change.actor.username, task=f"'{task.title}'")
         drafts.append(Draft(user_id, wording.type, wording.title, content, "task", str(task.id)))
-    await deliver(session, drafts)
+    await _store(session, drafts, mutes)
 
 
 def _recipients(change: TaskChange) -> dict[int, str]:
@@ -133,6 +133,12 @@ async def notify_focus_invite(
 async def deliver(session: AsyncSession, drafts: list[Draft]) -> list[Notification]:
     """Store each draft whose type its recipient has not muted, and push it after commit."""
     mutes = await repository.mutes_of(session, {d.user_id for d in drafts})
+    return await _store(session, drafts, mutes)
+
+
+async def _store(
+    session: AsyncSession, drafts: list[Draft], mutes: set[tuple[int, str]]
+) -> list[Notification]:
     now = utcnow()
     rows = [
         Notification(

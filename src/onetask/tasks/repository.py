@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onetask.db.models import Task
+from onetask.db.models import Membership, Task
 from onetask.tasks import pagination
 from onetask.tasks.schemas import TaskFilters
 
+# Every task route runs this; composing it costs more than running it, so it is built once.
+_FOR_MEMBER = (
+    select(Task)
+    .join(
+        Membership,
+        and_(
+            Membership.workspace_id == Task.workspace_id,
+            Membership.user_id == bindparam("user_id"),
+        ),
+    )
+    .where(Task.id == bindparam("task_id"))
+)
+_FOR_MEMBER_LOCKED = _FOR_MEMBER.with_for_update(of=Task)  # the task row only
 
-async def get(session: AsyncSession, task_id: int, *, for_update: bool = False) -> Task | None:
-    query = select(Task).where(Task.id == task_id)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+
+async def get_for_member(
+    session: AsyncSession, task_id: int, user_id: int, *, for_update: bool = False
+) -> Task | None:
+    """The task, if `user_id` is a member of its workspace."""
+    query = _FOR_MEMBER_LOCKED if for_update else _FOR_MEMBER
+    params = {"task_id": task_id, "user_id": user_id}
+    return (await session.execute(query, params)).scalar_one_or_none()
 
 
 async def add(session: AsyncSession, task: Task) -> Task:

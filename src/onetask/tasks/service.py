@@ -57,8 +57,8 @@ async def create(session: AsyncSession, acc: Access, actor: User, data: TaskIn) 
 
 
 async def get(session: AsyncSession, task_id: int, user: User, *, lock: bool = False) -> Task:
-    task = await repository.get(session, task_id, for_update=lock)
-    if task is None or not await workspaces.is_member(session, task.workspace_id, user.id):
+    task = await repository.get_for_member(session, task_id, user.id, for_update=lock)
+    if task is None:
         raise TaskNotFound()
     return task
 
