@@ -73,6 +73,7 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        self.stop()  # not left running behind the failed test
         raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
 
     @asynccontextmanager

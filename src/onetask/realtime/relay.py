@@ -16,8 +16,9 @@ import signal
 import time
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onetask.db import uow
@@ -30,6 +31,7 @@ from onetask.realtime.broker import Broker
 
 log = logging.getLogger("onetask.relay")
 SWEEP_GRACE_S = 2.0  # leave fresh commits to the process that made them
+WATERMARK_LOCK_TIMEOUT = "2s"
 
 
 class Relay:
@@ -62,7 +64,10 @@ class Relay:
         self._wake.set()
 
     async def start(self) -> None:
-        await self.sweep()
+        try:
+            await self.sweep()
+        except DBAPIError:  # e.g. another process holds a watermark row: retried soon
+            log.warning("startup sweep could not finish; the maintenance loop retries")
         self._tasks = [
             asyncio.create_task(self._publish_loop(), name="relay-publish"),
             asyncio.create_task(self._maintenance_loop(), name="relay-maintenance"),
@@ -143,12 +148,20 @@ class Relay:
         await self._save_watermarks()
 
     async def _save_watermarks(self) -> None:
+        """Record how far each channel is published. A best effort: what is not recorded
+        is published again by a sweep, which subscribers ignore."""
         if not self._published:
             return
         marks, self._published = self._published, {}
-        async with self.database.session(write=True) as session:
-            await _upsert_watermarks(session, marks)
-            await uow.commit(session)
+        try:
+            async with self.database.session(write=True) as session:
+                await _upsert_watermarks(session, marks)
+                await uow.commit(session)
+        except BaseException:
+            for channel, seq in marks.items():  # keep them for the next attempt
+                if seq > self._published.get(channel, 0):
+                    self._published[channel] = seq
+            raise
 
     async def prune(self) -> None:
         horizon = utcnow() - timedelta(seconds=self.retention_s)
@@ -159,6 +172,10 @@ class Relay:
 
 async def _upsert_watermarks(session: AsyncSession, marks: dict[str, int]) -> None:
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # Never wait long behind another process's transaction on these rows: a server
+        # starting up runs this before it accepts requests.
+        await session.execute(text(f"SET LOCAL lock_timeout = '{WATERMARK_LOCK_TIMEOUT}'"))
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for channel, seq in sorted(marks.items()):
         statement = insert(ChannelPublished).values(channel=channel, published_seq=seq)
