@@ -1,4 +1,7 @@
-"""Annotated dependencies: the settings, the signed-in user."""
+"""Annotated dependencies: the settings, the signed-in user.
+
+Dependencies are `async def` even when they do not await: FastAPI runs a plain `def`
+dependency on its thread pool, a thread switch per request for a dictionary lookup."""
 
 from __future__ import annotations
 
@@ -19,12 +22,12 @@ from onetask.errors import Unauthorized
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
 
-def get_settings(conn: HTTPConnection) -> Settings:
+async def get_settings(conn: HTTPConnection) -> Settings:
     settings: Settings = conn.app.state.settings
     return settings
 
 
-def get_login_limits(conn: HTTPConnection) -> LoginLimits:
+async def get_login_limits(conn: HTTPConnection) -> LoginLimits:
     limits: LoginLimits = conn.app.state.login_limits
     return limits
 

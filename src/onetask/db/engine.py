@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import PoolResetState, event
+from sqlalchemy import PoolResetState, event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -12,15 +13,17 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from onetask.config import Settings
+from onetask.config import ConfigError, Settings
+from onetask.db import sqlite_inline
 
 
 class Database:
     """Two session factories: `reads` and `writes`.
 
-    On SQLite a write transaction starts with BEGIN IMMEDIATE so that concurrent writers
-    queue on the busy timeout instead of failing when a read lock is upgraded. On
-    PostgreSQL both factories share one engine.
+    On SQLite a write transaction starts with BEGIN IMMEDIATE, so that it holds the write
+    lock from its first statement and never fails upgrading a read lock; writers of this
+    process queue for the write engine's one connection. On PostgreSQL both factories
+    share one engine.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -52,32 +55,43 @@ class Database:
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
-    # Every WebSocket handshake reads a little (user, membership): a bigger pool than
-    # the default keeps a reconnect storm from queueing on it.
+    """An engine whose statements run on the event loop's thread (`sqlite_inline`).
+
+    The write engine has one connection: writers in this process queue for it on the
+    loop, in order, instead of polling SQLite's write lock; the read engine has as many
+    as concurrent requests need (WAL readers never wait for the writer)."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        raise ConfigError(
+            f"ONETASK_DATABASE_URL={url!r}: SQLite needs a file path "
+            "(sqlite+aiosqlite:////absolute/path/onetask.db)."
+        )
+    database = Path(path)
+
+    async def connect() -> sqlite_inline.InlineConnection:
+        return sqlite_inline.connect(database)
+
     engine = create_async_engine(
         url,
-        connect_args={"timeout": 30},
-        pool_size=10,
-        max_overflow=30,
-        pool_timeout=30,
+        async_creator=connect,
+        pool_size=1 if immediate else 10,
+        max_overflow=0 if immediate else 30,
+        pool_timeout=sqlite_inline.BUSY_WAIT_S,
         pool_reset_on_return=None,  # see _on_reset
     )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let us issue BEGIN ourselves (pysqlite's implicit transactions are off).
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "reset")
     def _on_reset(dbapi_connection: Any, record: Any, state: PoolResetState) -> None:
-        # The pool's own reset rolls back even after a commit, one more trip to the
-        # driver's thread for nothing: roll back only a connection still in a transaction.
+        # The pool's own reset rolls back even after a commit: roll back only a
+        # connection still in a transaction.
         if state.asyncio_safe and record.driver_connection.in_transaction:
             dbapi_connection.rollback()
 

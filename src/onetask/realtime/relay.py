@@ -16,7 +16,7 @@ import signal
 import time
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, func, select, text
+from sqlalchemy import and_, delete, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +32,7 @@ from onetask.realtime.broker import Broker
 log = logging.getLogger("onetask.relay")
 SWEEP_GRACE_S = 2.0  # leave fresh commits to the process that made them
 WATERMARK_LOCK_TIMEOUT = "2s"
+PRUNE_BATCH = 1000
 
 
 class Relay:
@@ -164,10 +165,20 @@ class Relay:
             raise
 
     async def prune(self) -> None:
+        """Delete events older than the retention period, `PRUNE_BATCH` rows per
+        transaction: no long write lock, and on SQLite no long statement on the loop."""
         horizon = utcnow() - timedelta(seconds=self.retention_s)
-        async with self.database.session(write=True) as session:
-            await session.execute(delete(Event).where(Event.created_at < horizon))
-            await uow.commit(session)
+        expired = select(Event.channel, Event.seq).where(Event.created_at < horizon)
+        statement = delete(Event).where(
+            tuple_(Event.channel, Event.seq).in_(expired.limit(PRUNE_BATCH))
+        )
+        deleted = PRUNE_BATCH
+        while deleted == PRUNE_BATCH:
+            async with self.database.session(write=True) as session:
+                result = await session.execute(statement)
+                await uow.commit(session)
+            deleted = result.rowcount  # type: ignore[attr-defined]
+            await asyncio.sleep(0)
 
 
 async def _upsert_watermarks(session: AsyncSession, marks: dict[str, int]) -> None:

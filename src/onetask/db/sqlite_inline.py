@@ -1,0 +1,167 @@
+"""SQLite on the event loop's own thread, for the embedded mode.
+
+aiosqlite runs every call (open a cursor, execute, fetch, close) on a thread of its own
+and hands the result back to the loop: two thread switches per call, four calls per
+statement. On the 2-core machine of `bench/` one such hop costs about 110 µs of CPU,
+while the statements OneTask runs (point reads and writes on indexed keys in a WAL
+database) take 5-50 µs. A task change was about 40 hops.
+
+This module gives SQLAlchemy's aiosqlite dialect a connection with the same awaitable
+interface whose calls run `sqlite3` directly. What makes that safe on the loop is that
+it never waits for a lock there: connections are opened with no busy timeout, so a
+statement that finds the database locked fails at once with SQLITE_BUSY; it is then
+retried after an `asyncio.sleep`, with backoff, until `BUSY_WAIT_S` has passed, which is
+what SQLite's own busy handler does, without holding the loop. Writers in this process
+queue on the write engine's one connection (see `onetask.db.engine`), so busy waits only
+happen behind another process (`onetask db upgrade`, a backup, a test's blocker).
+
+Statements that can touch many rows (retention pruning) work in bounded batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+BUSY_WAIT_S = 30.0  # what `busy_timeout` was on the threaded driver
+_FIRST_BACKOFF_S = 0.0005
+_MAX_BACKOFF_S = 0.02
+# SQLITE_BUSY, SQLITE_BUSY_RECOVERY, SQLITE_BUSY_TIMEOUT: the statement did nothing and
+# can run again. SQLITE_BUSY_SNAPSHOT (517) is left out: only a new transaction helps.
+_RETRYABLE = frozenset({5, 261, 773})
+
+T = TypeVar("T")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in _RETRYABLE
+
+
+async def _run(call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)` now; if the database is locked, again later, without blocking."""
+    try:
+        return call(*args)
+    except sqlite3.OperationalError as exc:
+        if not _is_busy(exc):
+            raise
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BUSY_WAIT_S
+    backoff = _FIRST_BACKOFF_S
+    while True:
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, _MAX_BACKOFF_S)
+        try:
+            return call(*args)
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or loop.time() >= deadline:
+                raise
+
+
+class InlineCursor:
+    """aiosqlite's `Cursor` interface over a `sqlite3.Cursor`."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    async def __aenter__(self) -> InlineCursor:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._cursor.close()
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineCursor:
+        await _run(self._cursor.execute, sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> InlineCursor:
+        rows = list(parameters)  # a retry must see the same rows
+        await _run(self._cursor.executemany, sql, rows)
+        return self
+
+    async def fetchone(self) -> Any:
+        return await _run(self._cursor.fetchone)
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return await _run(self._cursor.fetchmany, size or self._cursor.arraysize)
+
+    async def fetchall(self) -> list[Any]:
+        return await _run(self._cursor.fetchall)
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+
+class InlineConnection:
+    """aiosqlite's `Connection` interface over a `sqlite3.Connection`."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._connection: sqlite3.Connection | None = conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise ValueError("no active connection")
+        return self._connection
+
+    def cursor(self) -> InlineCursor:
+        return InlineCursor(self._conn.cursor())
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineCursor:
+        return await self.cursor().execute(sql, parameters)
+
+    async def commit(self) -> None:
+        await _run(self._conn.commit)
+
+    async def rollback(self) -> None:
+        await _run(self._conn.rollback)
+
+    async def close(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self._conn.create_function(*args, **kwargs)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._conn.isolation_level
+
+
+def connect(path: Path) -> InlineConnection:
+    """A connection in autocommit mode (we issue BEGIN ourselves) that never waits on a
+    lock by itself: `timeout=0` is `busy_timeout=0`."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    return InlineConnection(conn)

@@ -1,0 +1,109 @@
+"""The embedded mode's SQLite driver runs statements on the event loop's thread. It must
+never hold the loop while the database is locked, must still wait for the lock like
+SQLite's busy timeout did, and must queue this process's writers in order."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from onetask.config import ConfigError, Settings
+from onetask.db import sqlite_inline
+from onetask.db.engine import Database
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    path = tmp_path / "inline.db"
+    db = Database(Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{path}"))
+    async with db.session(write=True) as session:
+        await session.execute(text("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT)"))
+        await session.commit()
+    yield db
+    await db.dispose()
+
+
+def blocker(database: Database) -> sqlite3.Connection:
+    """Another process's connection: holds the write lock once BEGIN IMMEDIATE runs."""
+    path = database.write_engine.url.database
+    assert path is not None
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
+async def write(database: Database, value: str) -> None:
+    async with database.session(write=True) as session:
+        await session.execute(text("INSERT INTO items (v) VALUES (:v)"), {"v": value})
+        await session.commit()
+
+
+async def values(database: Database) -> list[str]:
+    async with database.session(write=False) as session:
+        return list((await session.execute(text("SELECT v FROM items ORDER BY id"))).scalars())
+
+
+async def test_a_writer_waits_for_another_process_lock_without_holding_the_loop(
+    database: Database,
+) -> None:
+    other = blocker(database)
+    writer = asyncio.create_task(write(database, "after the lock"))
+    ticks = 0
+    for _ in range(30):  # the loop keeps turning while the writer waits
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert not writer.done()
+    assert await values(database) == []  # and readers are served meanwhile (WAL)
+    other.execute("INSERT INTO items (v) VALUES ('other process')")
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(writer, 5)
+    assert ticks == 30
+    assert await values(database) == ["other process", "after the lock"]
+
+
+async def test_a_lock_held_past_the_busy_wait_fails_the_statement(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_inline, "BUSY_WAIT_S", 0.2)
+    other = blocker(database)
+    try:
+        with pytest.raises(OperationalError, match="locked"):
+            await asyncio.wait_for(write(database, "never"), 5)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    await write(database, "then it works")
+    assert await values(database) == ["then it works"]
+
+
+async def test_writers_of_this_process_queue_in_order(database: Database) -> None:
+    async def slow_write(value: str) -> None:
+        async with database.session(write=True) as session:
+            await session.execute(text("INSERT INTO items (v) VALUES (:v)"), {"v": value})
+            await asyncio.sleep(0.01)  # hold the write transaction across an await
+            await session.commit()
+
+    await asyncio.gather(*(slow_write(f"w{i:02d}") for i in range(20)))
+    assert await values(database) == [f"w{i:02d}" for i in range(20)]
+
+
+async def test_a_failed_statement_rolls_back_and_frees_the_writer(database: Database) -> None:
+    with pytest.raises(OperationalError):
+        async with database.session(write=True) as session:
+            await session.execute(text("INSERT INTO items (v) VALUES ('rolled back')"))
+            await session.execute(text("INSERT INTO nowhere VALUES (1)"))
+    await write(database, "kept")
+    assert await values(database) == ["kept"]
+
+
+@pytest.mark.parametrize("url", ["sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"])
+def test_sqlite_without_a_file_is_a_configuration_error(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match="file path"):
+        Database(Settings(data_dir=tmp_path, database_url=url))
