@@ -40,15 +40,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+import redis.asyncio as redis
 import uvloop
+from sqlalchemy import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/onetask_h_bench"
-REDIS_URL = "redis://127.0.0.1:6379/0"
+PG_URL = os.environ.get(
+    "ONETASK_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/onetask_bench"
+)
+REDIS_URL = os.environ.get("ONETASK_BENCH_BROKER_URL", "redis://127.0.0.1:6379/0")
 SECRET = "bench-secret-" + "k" * 40
 # Servers that only broadcast the same message on the same paths: the usual FastAPI loop,
 # and the floor (a bare uvloop server writing the frame to each socket).
@@ -289,7 +294,9 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited:\n{self.log_tail()}")
+                log = self.log_tail()
+                self.stop()
+                raise RuntimeError(f"{self.kind} exited:\n{log}")
             try:
                 if httpx.get(self.url + ready, timeout=1).status_code == 200:
                     break
@@ -297,7 +304,9 @@ class Server:
                 pass
             time.sleep(0.1)
         else:
-            raise RuntimeError(f"{self.kind} did not start:\n{self.log_tail()}")
+            log = self.log_tail()
+            self.stop()  # not left running (or restarting workers) behind the bench
+            raise RuntimeError(f"{self.kind} did not start:\n{log}")
         time.sleep(0.5 if self.workers == 1 else 3.0)  # let every worker finish starting
 
     def pids(self) -> list[int]:
@@ -315,7 +324,10 @@ class Server:
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                # The workers too, or they would outlive their supervisor.
+                for pid in reversed(proc_tree(self.process.pid)):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 self.process.wait()
         if self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -711,6 +723,31 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+async def ensure_scaled_backends() -> None:
+    """Create the bench's PostgreSQL database if it is missing; fail early, and say what
+    to do, if PostgreSQL or Redis does not answer."""
+    url = make_url(PG_URL)
+    try:
+        admin = await asyncpg.connect(
+            host=url.host, port=url.port or 5432, user=url.username, database="postgres"
+        )
+        try:
+            if not await admin.fetchval(
+                "SELECT 1 FROM pg_database WHERE datname = $1", url.database
+            ):
+                await admin.execute(f'CREATE DATABASE "{url.database}"')
+        finally:
+            await admin.close()
+        client = redis.from_url(REDIS_URL)
+        await client.ping()
+        await client.aclose()
+    except (OSError, asyncpg.PostgresError, redis.RedisError) as exc:
+        raise SystemExit(
+            f"bench: PostgreSQL ({PG_URL}) or Redis ({REDIS_URL}) did not answer: {exc!r}. "
+            "Start them, or run with --no-scaled."
+        ) from exc
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     sizes = [100] if args.smoke else args.n
     results: dict[str, Any] = {
@@ -722,6 +759,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "commit_latency": [],
     }
     repeats = 1 if args.smoke else args.repeats
+    if args.scaled and not args.smoke:
+        await ensure_scaled_backends()
     for n in sizes:
         kinds = ("onetask", "baseline", "floor") if args.floor else ("onetask", "baseline")
         group: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}

@@ -11,8 +11,9 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from typing import Any
 
 import uvicorn
@@ -24,6 +25,11 @@ from onetask.metrics import GC_FROZEN, Metrics
 from onetask.realtime.transport import OneTaskWebSocketProtocol
 
 GC_GEN0_THRESHOLD = 10_000  # allocations between young collections (CPython: 700)
+# A worker that dies within WORKER_YOUNG_S of starting is restarted after a pause that
+# doubles from RESTART_BACKOFF_MIN_S up to RESTART_BACKOFF_MAX_S.
+WORKER_YOUNG_S = 10.0
+RESTART_BACKOFF_MIN_S = 0.5
+RESTART_BACKOFF_MAX_S = 30.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,9 +88,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         timeout_graceful_shutdown=10,
     )
     if workers > 1:
-        _supervise(config, workers)
-    else:
-        GracefulServer(config).run()
+        return _supervise(config, workers)
+    GracefulServer(config).run()
     return 0
 
 
@@ -95,18 +100,28 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _supervise(config: uvicorn.Config, workers: int) -> None:
-    """Run `workers` processes on one listening socket; restart any that dies."""
+def _supervise(config: uvicorn.Config, workers: int) -> int:
+    """Run `workers` processes on one listening socket; restart any that dies.
+
+    A worker that dies young is restarted after a pause that doubles each time (up to
+    `RESTART_BACKOFF_MAX_S`), not in a tight loop. If a worker fails before any worker
+    has ever started (the database is unreachable, the configuration is wrong), the
+    supervisor stops the others and exits with that worker's status, as one worker would.
+    """
     sock = config.bind_socket()
     spawn = multiprocessing.get_context("spawn")
+    started = spawn.Event()  # set by the first worker whose application has started
     stopping = False
 
     def start() -> BaseProcess:
-        process = spawn.Process(target=_worker, args=(config, sock), daemon=False)
+        process = spawn.Process(target=_worker, args=(config, sock, started), daemon=False)
         process.start()
         return process
 
     processes = [start() for _ in range(workers)]
+    born = [time.monotonic()] * workers
+    backoff = [0.0] * workers
+    restart_at: list[float | None] = [None] * workers
 
     def stop(_signum: int, _frame: object) -> None:
         nonlocal stopping
@@ -117,30 +132,59 @@ def _supervise(config: uvicorn.Config, workers: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    status = 0
     while not stopping:
-        time.sleep(0.5)
+        time.sleep(0.2)
+        now = time.monotonic()
         for i, process in enumerate(processes):
-            if not process.is_alive() and not stopping:
+            if stopping or process.is_alive():
+                continue
+            if restart_at[i] is None:
+                if not started.is_set():
+                    print(
+                        f"onetask: worker {process.pid} failed to start "
+                        f"(exit status {process.exitcode}); stopping",
+                        file=sys.stderr,
+                    )
+                    status = process.exitcode or 1
+                    stop(signal.SIGTERM, None)
+                    break
+                young = now - born[i] < WORKER_YOUNG_S
+                backoff[i] = (
+                    min(max(backoff[i] * 2, RESTART_BACKOFF_MIN_S), RESTART_BACKOFF_MAX_S)
+                    if young
+                    else 0.0
+                )
+                restart_at[i] = now + backoff[i]
                 print(
-                    f"onetask: worker {process.pid} exited ({process.exitcode}); restarting",
+                    f"onetask: worker {process.pid} exited ({process.exitcode}); "
+                    f"restarting in {backoff[i]:.1f} s",
                     file=sys.stderr,
                 )
-                processes[i] = start()
+            if now >= (restart_at[i] or 0.0):
+                processes[i], born[i], restart_at[i] = start(), now, None
     for process in processes:
         process.join()
+    return status
 
 
-def _worker(config: uvicorn.Config, sock: socket.socket) -> None:
-    GracefulServer(config).run(sockets=[sock])
+def _worker(config: uvicorn.Config, sock: socket.socket, started: Event) -> None:
+    server = GracefulServer(config)
+    server.on_started = started.set
+    server.run(sockets=[sock])
 
 
 class GracefulServer(uvicorn.Server):
     """Close sockets with 1001 (after flushing their queues) before uvicorn stops."""
 
+    on_started: Callable[[], None] | None = None
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
+        await super().startup(sockets)  # exits the process if the application fails
         state = _find_state(getattr(self.config, "loaded_app", None))
         _settle_heap(None if state is None else state.metrics)
+        if self.on_started is not None:
+            self.on_started()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         state = _find_state(getattr(self.config, "loaded_app", None))
