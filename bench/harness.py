@@ -785,7 +785,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             results["scaled"].append(run)
             print(f"  scaled N={n} {run['isolated']}", file=sys.stderr, flush=True)
     rate, seconds = (50.0, 2.0) if args.smoke else (100.0, args.commit_seconds)
-    backends = [(False, 1)] + ([(True, 2)] if args.scaled and not args.smoke else [])
+    backends = [(False, 1)] + ([(True, 1), (True, 2)] if args.scaled and not args.smoke else [])
     for scaled, workers in backends:
         for _ in range(repeats):
             run = await commit_latency_run(

@@ -264,15 +264,21 @@ async def test_a_peer_that_stops_answering_pings_is_dropped(hasty: Server) -> No
     silent.setblocking(False)
     deadline = time.monotonic() + 15
     dropped = False
+    received = b""
     while time.monotonic() < deadline and not dropped:
         try:
-            dropped = silent.recv(1 << 16) == b""  # EOF: the server hung up
+            chunk = silent.recv(1 << 16)
+            received += chunk
+            dropped = chunk == b""  # EOF: the server hung up
         except BlockingIOError:
             await asyncio.sleep(0.1)
         except ConnectionResetError:
             dropped = True
     silent.close()
     assert dropped, "a peer that never answers pings must be dropped"
+    assert b"\x89\x04" in received  # it was pinged (an unmasked ping, 4-byte payload)
+    assert received.endswith(b"\x03\xf3keepalive ping timeout")  # then closed with 1011
+    await asyncio.sleep(2.0)  # four more intervals: a peer that answers stays
     await answering.send({"type": "ping"})  # the client library answers pings: still open
     assert (await answering.recv())["type"] == "pong"
     await answering.close()

@@ -83,14 +83,16 @@ class InlineCursor:
         await _run(self._cursor.executemany, sql, rows)
         return self
 
+    # Rows come from a statement that has started, inside a read snapshot: these never
+    # meet a lock in WAL mode, and a failed fetch is not safe to repeat.
     async def fetchone(self) -> Any:
-        return await _run(self._cursor.fetchone)
+        return self._cursor.fetchone()
 
     async def fetchmany(self, size: int | None = None) -> list[Any]:
-        return await _run(self._cursor.fetchmany, size or self._cursor.arraysize)
+        return self._cursor.fetchmany(size or self._cursor.arraysize)
 
     async def fetchall(self) -> list[Any]:
-        return await _run(self._cursor.fetchall)
+        return self._cursor.fetchall()
 
     async def close(self) -> None:
         self._cursor.close()
@@ -131,9 +133,6 @@ class InlineConnection:
     def cursor(self) -> InlineCursor:
         return InlineCursor(self._conn.cursor())
 
-    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineCursor:
-        return await self.cursor().execute(sql, parameters)
-
     async def commit(self) -> None:
         await _run(self._conn.commit)
 
@@ -162,6 +161,7 @@ class InlineConnection:
 
 def connect(path: Path) -> InlineConnection:
     """A connection in autocommit mode (we issue BEGIN ourselves) that never waits on a
-    lock by itself: `timeout=0` is `busy_timeout=0`."""
+    lock by itself: `timeout=0` is `busy_timeout=0`. It is only used from the loop's
+    thread; `check_same_thread=False` lets the pool close it from wherever it is dropped."""
     conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
     return InlineConnection(conn)

@@ -1,0 +1,52 @@
+"""One heartbeat timer per loop pings every socket once per interval, spreads sockets
+over the interval, and stops when no socket is left.
+
+That a silent peer is dropped and an answering one kept is tested against a real server:
+`e2e/test_close_codes.py::test_a_peer_that_stops_answering_pings_is_dropped`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from onetask.realtime.transport import Heartbeat
+
+INTERVAL = 0.2
+
+
+class FakeSocket:
+    def __init__(self) -> None:
+        self.pings: list[tuple[float, bytes, bytes]] = []
+
+    def heartbeat(self, frame: bytes, payload: bytes, now: float) -> None:
+        self.pings.append((now, frame, payload))
+
+
+async def test_each_socket_is_pinged_once_per_interval_with_a_valid_frame() -> None:
+    loop = asyncio.get_running_loop()
+    heartbeat = Heartbeat(loop, INTERVAL)
+    sockets = [FakeSocket() for _ in range(3)]
+    slots = [heartbeat.add(s) for s in sockets]  # type: ignore[arg-type]
+    await asyncio.sleep(INTERVAL * 5.5)
+    for sock in sockets:
+        assert 4 <= len(sock.pings) <= 6
+        gaps = [b[0] - a[0] for a, b in zip(sock.pings, sock.pings[1:], strict=False)]
+        assert all(INTERVAL * 0.8 <= gap <= INTERVAL * 1.5 for gap in gaps), gaps
+        for _, frame, payload in sock.pings:
+            assert frame == b"\x89\x04" + payload  # FIN + ping, unmasked, 4-byte payload
+        assert len({payload for _, _, payload in sock.pings}) == len(sock.pings)
+    for sock, slot in zip(sockets, slots, strict=True):
+        heartbeat.discard(sock, slot)  # type: ignore[arg-type]
+    await asyncio.sleep(INTERVAL / Heartbeat.SLOTS * 2)
+    assert heartbeat.timer is None  # nothing left to ping: no timer either
+
+
+async def test_sockets_that_join_at_different_times_are_pinged_at_different_times() -> None:
+    heartbeat = Heartbeat(asyncio.get_running_loop(), INTERVAL)
+    early, late = FakeSocket(), FakeSocket()
+    heartbeat.add(early)  # type: ignore[arg-type]
+    await asyncio.sleep(INTERVAL / 2)
+    heartbeat.add(late)  # type: ignore[arg-type]
+    await asyncio.sleep(INTERVAL * 2)
+    assert early.pings and late.pings
+    offset = (late.pings[0][0] - early.pings[0][0]) % INTERVAL
+    assert INTERVAL * 0.3 <= offset <= INTERVAL * 0.7, offset
