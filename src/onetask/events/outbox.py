@@ -1,27 +1,31 @@
 """Record events inside the caller's transaction; hand them on only once it commits.
 
-Each channel has a counter row. Just before commit, every pending event takes the next
-`seq` of its channel with one upsert per channel (`... RETURNING last_seq`). The row lock
-taken by that upsert is held until commit, so a channel's writers commit in `seq` order
-and a resuming client can never skip an event (NOTES-realtime, trap 1). Channels are
-locked in sorted order, so two transactions touching the same channels cannot deadlock,
-and locks are held only for the final instant of the transaction.
+Each channel has a counter row. Just before commit, the pending events take the next
+`seq`s of their channels by upserting those rows (`... RETURNING last_seq`).
+The row lock taken by that upsert is held until commit, so a channel's writers commit in
+`seq` order and a resuming client can never skip an event (NOTES-realtime, trap 1).
+Channels are locked in sorted order, so two transactions touching the same channels
+cannot deadlock. Locks are held only for the final instant of the transaction: on
+PostgreSQL the upsert and the events' insert are one statement, so COMMIT is the only
+other round trip made while they are held.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Insert, bindparam
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from onetask.db import uow
 from onetask.db.models import Base, ChannelHead, Event
-from onetask.db.types import utcnow
+from onetask.db.types import UTCDateTime, utcnow
 from onetask.events.messages import LoggedMessage, encode
 
 EVENTS_COMMITTED = "events_committed"
@@ -40,9 +44,15 @@ EventsCommitted = Callable[[list[CommittedEvent]], None]
 
 @dataclass(slots=True)
 class _Pending:
+    """An event's frame, encoded once, split around its `seq` (known only at commit)."""
+
     channel: str
-    message: LoggedMessage
+    head: str
+    tail: str
     final: bool
+
+
+_SEQ = '"seq":0,'
 
 
 def record(
@@ -52,7 +62,13 @@ def record(
 
     `final` marks the channel's last event: subscribers are closed with 1000 after it.
     """
-    session.info.setdefault("outbox", []).append(_Pending(channel, message, final))
+    # Every logged message starts {"type":…,["action":…,]"seq":0,"data":…}: the first
+    # `"seq":0,` is the top-level one, and the frame is the same with any seq put there.
+    before, found, after = encode(message).partition(_SEQ)
+    if not found:
+        raise ValueError(f"{type(message).__name__} has no top-level seq to number")
+    pending = _Pending(channel, before + '"seq":', "," + after, final)
+    session.info.setdefault("outbox", []).append(pending)
     uow.before_commit(session, "outbox", _write_pending)
 
 
@@ -63,51 +79,115 @@ async def _write_pending(session: AsyncSession) -> None:
     # The change's own rows first (the ORM upserts used to autoflush; Core ones do not):
     # the channel locks stay the last ones the transaction takes.
     await session.flush()
-    now = utcnow()
-    committed: list[CommittedEvent] = []
-    rows: list[dict[str, Any]] = []
     ordered = sorted(pending, key=lambda p: p.channel)  # stable: keeps order within a channel
-    for channel, group in groupby(ordered, key=lambda p: p.channel):
-        events = list(group)
-        last = await _advance_head(session, channel, len(events), now)
-        for seq, event in enumerate(events, start=last - len(events) + 1):
-            frame = encode(event.message.model_copy(update={"seq": seq}))
-            rows.append(
-                {
-                    "channel": channel,
-                    "seq": seq,
-                    "message": frame,
-                    "final": event.final,
-                    "created_at": now,
-                }
-            )
-            committed.append(CommittedEvent(channel, seq, frame, event.final))
-    await session.execute(_EVENTS.insert(), rows)
+    groups = [(channel, list(group)) for channel, group in groupby(ordered, lambda p: p.channel)]
+    append = (
+        _append_postgresql if session.get_bind().dialect.name == "postgresql" else _append_sqlite
+    )
+    last = await append(session, groups, utcnow())
+    committed: list[CommittedEvent] = []
+    for channel, events in groups:
+        for seq, event in enumerate(events, start=last[channel] - len(events) + 1):
+            committed.append(CommittedEvent(channel, seq, _frame(event, seq), event.final))
     listener: EventsCommitted | None = session.info.get("listeners", {}).get(EVENTS_COMMITTED)
     if listener is not None:
         uow.after_commit(session, lambda: listener(committed))
 
 
-async def _advance_head(session: AsyncSession, channel: str, count: int, now: Any) -> int:
-    statement = _ADVANCE_HEAD[session.get_bind().dialect.name]
-    params = {"head_channel": channel, "head_count": count, "head_now": now}
-    return int((await session.execute(statement, params)).scalar_one())
+def _frame(event: _Pending, seq: int) -> str:
+    return f"{event.head}{seq}{event.tail}"
 
 
-# Core statements on the tables (no ORM objects come back), with bound parameters so the
-# upsert is built once per dialect rather than once per channel per commit.
+Groups = list[tuple[str, list[_Pending]]]
+
+
+async def _append_postgresql(
+    session: AsyncSession, groups: Groups, now: datetime
+) -> dict[str, int]:
+    """Advance every head and insert every event in one statement: one round trip while
+    the head locks are held, then COMMIT. The frames are spliced in SQL as in `_frame`."""
+    params: dict[str, Any] = {
+        "now": now,
+        "channels": [channel for channel, _ in groups],
+        "counts": [len(events) for _, events in groups],
+        "event_channels": [],
+        "backs": [],
+        "heads": [],
+        "tails": [],
+        "finals": [],
+    }
+    for channel, events in groups:
+        for back, event in zip(range(len(events) - 1, -1, -1), events, strict=True):
+            params["event_channels"].append(channel)
+            params["backs"].append(back)
+            params["heads"].append(event.head)
+            params["tails"].append(event.tail)
+            params["finals"].append(event.final)
+    last: dict[str, int] = {}
+    for channel, seq in (await session.execute(_APPEND_POSTGRESQL, params)).tuples():
+        last[channel] = max(seq, last.get(channel, 0))
+    return last
+
+
+async def _append_sqlite(session: AsyncSession, groups: Groups, now: datetime) -> dict[str, int]:
+    """One prebuilt upsert per head, then the events (SQLite has no DML in a WITH; its
+    statements make no round trip, and its writers are serialized anyway)."""
+    last: dict[str, int] = {}
+    for channel, events in groups:
+        params = {"head_channel": channel, "head_count": len(events), "head_now": now}
+        last[channel] = int((await session.execute(_ADVANCE_HEAD_SQLITE, params)).scalar_one())
+    rows = [
+        {
+            "channel": channel,
+            "seq": seq,
+            "message": _frame(event, seq),
+            "final": event.final,
+            "created_at": now,
+        }
+        for channel, events in groups
+        for seq, event in enumerate(events, start=last[channel] - len(events) + 1)
+    ]
+    await session.execute(_EVENTS.insert(), rows)
+    return last
+
+
 _HEADS = Base.metadata.tables[ChannelHead.__tablename__]
 _EVENTS = Base.metadata.tables[Event.__tablename__]
 
+# Heads are upserted in channel order (the SELECT's ORDER BY is the order the rows are
+# inserted, hence locked), so two transactions touching the same channels cannot deadlock.
+_APPEND_POSTGRESQL = text(
+    """
+    WITH heads AS (
+        INSERT INTO channel_heads AS h (channel, last_seq, updated_at)
+        SELECT c.channel, c.count, :now
+        FROM unnest(CAST(:channels AS VARCHAR[]), CAST(:counts AS BIGINT[])) AS c(channel, count)
+        ORDER BY c.channel
+        ON CONFLICT (channel) DO UPDATE
+            SET last_seq = h.last_seq + excluded.last_seq, updated_at = excluded.updated_at
+        RETURNING h.channel, h.last_seq
+    )
+    INSERT INTO events (channel, seq, message, final, created_at)
+    SELECT e.channel, heads.last_seq - e.back,
+           e.head || CAST(heads.last_seq - e.back AS TEXT) || e.tail, e.final, :now
+    FROM unnest(
+        CAST(:event_channels AS VARCHAR[]), CAST(:backs AS BIGINT[]),
+        CAST(:heads AS TEXT[]), CAST(:tails AS TEXT[]), CAST(:finals AS BOOLEAN[])
+    ) AS e(channel, back, head, tail, final)
+    JOIN heads ON heads.channel = e.channel
+    RETURNING events.channel, events.seq
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
-def _advance_head_statement(dialect: str) -> Insert:
-    """`INSERT … ON CONFLICT DO UPDATE … RETURNING last_seq`, as one upsert per channel."""
+
+def _advance_head_sqlite() -> ReturningInsert[Any]:
+    """`INSERT … ON CONFLICT DO UPDATE … RETURNING last_seq`, built once."""
     heads = _HEADS.c
     count = bindparam("head_count", type_=heads.last_seq.type)
     now = bindparam("head_now", type_=heads.updated_at.type)
-    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_HEADS)
     return (
-        upsert.values(
+        sqlite.insert(_HEADS)
+        .values(
             channel=bindparam("head_channel", type_=heads.channel.type),
             last_seq=count,
             updated_at=now,
@@ -120,4 +200,4 @@ def _advance_head_statement(dialect: str) -> Insert:
     )
 
 
-_ADVANCE_HEAD = {name: _advance_head_statement(name) for name in ("postgresql", "sqlite")}
+_ADVANCE_HEAD_SQLITE = _advance_head_sqlite()
