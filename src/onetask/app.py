@@ -108,9 +108,11 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         sweep_interval_s=settings.relay_sweep_interval_s,
         retention_s=settings.event_retention_s,
         crash_after_commit=settings.fault_crash_after_commit,
+        deliver_locally=hub.on_events,
     )
     database.listeners[EVENTS_COMMITTED] = relay.notify
     app.state.database, app.state.hub, app.state.broker = database, hub, broker
+    app.state.relay = relay
     focus_scheduler = FocusScheduler(database, settings)
     app.state.focus_live = focus_live = FocusLive(database, settings)
     app.state.login_limits = _login_limits(settings)

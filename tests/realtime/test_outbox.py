@@ -10,6 +10,7 @@ import random
 import uuid
 
 import orjson
+import pytest
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +33,9 @@ from onetask.events.messages import (
     TaskUpdate,
     encode,
 )
+from onetask.realtime.hub import Hub
+from onetask.realtime.transport import text_frame
+from tests.realtime.test_hub_fanout import live
 
 
 def task_update(title: str, description: str | None = None) -> TaskUpdate:
@@ -187,3 +191,39 @@ async def test_concurrent_writers_never_let_a_reader_see_a_gap(app: FastAPI) -> 
     assert {(e.channel, e.seq): e.frame for batch in commits for e in batch} == rows
     for (_, seq), frame in rows.items():
         assert orjson.loads(frame)["seq"] == seq
+
+
+async def test_this_process_subscribers_have_a_commit_when_it_returns_broker_or_not(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Local delivery: no wait for the broker's round trip (here it loses everything)."""
+    hub: Hub = app.state.hub
+    channel = f"workspace:{uuid.uuid4().hex}:tasks"
+    conn, writer = await live(hub, channel)
+
+    async def lost(events: list[outbox.CommittedEvent]) -> None:
+        pass
+
+    monkeypatch.setattr(app.state.broker, "publish", lost)
+    message = task_update("delivered by the commit itself")
+    async with app.state.database.session(write=True) as session:
+        outbox.record(session, channel, message)
+        await uow.commit(session)  # nothing awaited after it: no broker, no other task
+    assert writer.frames() == [text_frame(expected(message, 1))]
+    hub.leave(conn)
+
+
+async def test_a_failed_local_delivery_does_not_fail_the_committed_change(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = f"workspace:{uuid.uuid4().hex}:tasks"
+
+    def broken(events: list[outbox.CommittedEvent]) -> None:
+        raise RuntimeError("hub bug")
+
+    monkeypatch.setattr(app.state.relay, "deliver_locally", broken)
+    async with app.state.database.session(write=True) as session:
+        outbox.record(session, channel, task_update("committed all the same"))
+        await uow.commit(session)
+    assert list(await stored(app.state.database, {channel})) == [(channel, 1)]
+    assert "local delivery of 1 committed events failed" in caplog.text

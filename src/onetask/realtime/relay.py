@@ -1,10 +1,12 @@
-"""Committed outbox rows → broker.
+"""Committed outbox rows → broker (and this process's hub).
 
 The outbox hands each committed batch to `notify` right after commit; the relay publishes
-it at once. It also keeps a per-channel published watermark, so that on start and every
-sweep it can publish whatever was committed but never published (a process killed
-between commit and publish, or a broker outage). Publishing twice is harmless: hubs drop
-any seq they already delivered.
+it at once, and hands it to this process's hub in the same breath: local subscribers do
+not wait for the broker's round trip and the loop turns around it, and the copy that
+comes back from the broker is dropped by seq. It also keeps a per-channel published
+watermark, so that on start and every sweep it can publish whatever was committed but
+never published (a process killed between commit and publish, or a broker outage).
+Publishing twice is harmless: hubs drop any seq they already delivered.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import and_, delete, func, select, text, tuple_
@@ -45,6 +48,7 @@ class Relay:
         sweep_interval_s: float,
         retention_s: int,
         crash_after_commit: bool = False,
+        deliver_locally: Callable[[list[CommittedEvent]], None] | None = None,
     ) -> None:
         self.database = database
         self.broker = broker
@@ -52,6 +56,7 @@ class Relay:
         self.sweep_interval_s = sweep_interval_s
         self.retention_s = retention_s
         self.crash_after_commit = crash_after_commit
+        self.deliver_locally = deliver_locally
         self._queue: list[tuple[float, CommittedEvent]] = []
         self._wake = asyncio.Event()
         self._published: dict[str, int] = {}
@@ -63,6 +68,12 @@ class Relay:
         now = time.perf_counter()
         self._queue.extend((now, e) for e in events)
         self._wake.set()
+        if self.deliver_locally is not None:
+            # In the committing request's task, after COMMIT: nothing here may fail it.
+            try:
+                self.deliver_locally(events)
+            except Exception:  # the broker's copy delivers them
+                log.exception("local delivery of %d committed events failed", len(events))
 
     async def start(self) -> None:
         try:
