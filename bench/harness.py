@@ -590,16 +590,25 @@ async def commit_latency_run(
         await asyncio.sleep(1.0)
         loop = asyncio.get_running_loop()
         total = int(rate * seconds)
-        start = loop.time()
+        failed: list[str] = []
+
+        async def change() -> None:
+            try:
+                await api.trigger()
+            except httpx.HTTPError as exc:  # e.g. 503 from an overloaded server: counted
+                failed.append(str(exc).splitlines()[0])
+
         pending: set[asyncio.Task[None]] = set()
-        for i in range(total):
-            delay = start + i / rate - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            task = asyncio.create_task(api.trigger())
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-        await asyncio.gather(*pending)
+        with Meter(server) as meter:
+            start = loop.time()
+            for i in range(total):
+                delay = start + i / rate - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                task = asyncio.create_task(change())
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            await asyncio.gather(*pending)
         await asyncio.sleep(1.0)
         latencies = []
         for seq, payload in tracker.sample.items():
@@ -617,6 +626,13 @@ async def commit_latency_run(
             "commit_to_last_p50_ms": pct(latencies, 0.5) * 1000,
             "commit_to_last_p99_ms": pct(latencies, 0.99) * 1000,
             "commit_to_last_max_ms": max(latencies, default=float("nan")) * 1000,
+            "failed_changes": len(failed),
+            "failed_sample": failed[:3],
+            # How busy the server and the client were while changes were paced: near a
+            # full core, changes queue behind each other and the tail grows.
+            "server_cpu_ms_per_change": meter.cpu * 1000 / total,
+            "server_cores": meter.cpu / meter.wall,
+            "client_cores": meter.client / meter.wall,
         }
     finally:
         for c in clients:
@@ -727,7 +743,10 @@ def table(results: dict[str, Any]) -> str:
             f"{run['rate_per_s']:.0f}/s, {run['backend']} x{run['workers']} | "
             f"{run['subscribers']} | {run['commit_to_last_p50_ms']:.1f} / "
             f"{run['commit_to_last_p99_ms']:.1f} ({run['complete_events']}/{run['events']} "
-            "complete) | - | - | - | - |"
+            f"complete, {run['failed_changes']} failed; server "
+            f"{run['server_cpu_ms_per_change']:.1f} ms CPU per change, "
+            f"{run['server_cores']:.2f} cores; client {run['client_cores']:.2f} cores)"
+            " | - | - | - | - |"
         )
     return "\n".join(lines)
 
