@@ -108,7 +108,7 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         sweep_interval_s=settings.relay_sweep_interval_s,
         retention_s=settings.event_retention_s,
         crash_after_commit=settings.fault_crash_after_commit,
-        deliver_locally=hub.on_events,
+        deliver_locally=hub.on_local_commit,
     )
     database.listeners[EVENTS_COMMITTED] = relay.notify
     app.state.database, app.state.hub, app.state.broker = database, hub, broker

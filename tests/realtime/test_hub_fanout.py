@@ -3,6 +3,7 @@ and what never follows a close frame."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -186,3 +187,25 @@ async def test_a_final_event_closes_everyone_after_delivering_it(hub: Hub, chann
         assert writer.frames() == [framed(1), CLOSE]
         assert writer.closed_with == 1000
         hub.leave(conn)
+
+
+async def test_a_local_commit_is_written_at_once_and_coalesced_when_the_channel_is_hot(
+    hub: Hub, channel: str
+) -> None:
+    conn, writer = await live(hub, channel)
+    hub.on_local_commit([event(channel, 1)])
+    assert writer.frames() == [framed(1)]  # before the committing request goes on
+    # The channel has spent most of its recent time writing (as under sustained load):
+    # commits landing before the next loop turn share one write per socket.
+    hub.channels[channel].busy_until = time.perf_counter() + 60
+    hub.on_local_commit([event(channel, 2)])
+    hub.on_local_commit([event(channel, 3)])
+    assert writer.frames() == [framed(1)]
+    await asyncio.sleep(0)
+    assert writer.frames() == [framed(1), framed(2) + framed(3)]
+    # A close still comes after what was queued for the socket.
+    hub.on_local_commit([event(channel, 4, final=True)])
+    assert writer.frames()[-2:] == [framed(4), CLOSE]
+    await asyncio.sleep(0)
+    assert writer.frames().count(framed(4)) == 1
+    hub.leave(conn)
