@@ -84,28 +84,30 @@ async def _write_pending(session: AsyncSession) -> None:
     append = (
         _append_postgresql if session.get_bind().dialect.name == "postgresql" else _append_sqlite
     )
-    last = await append(session, groups, utcnow())
-    committed: list[CommittedEvent] = []
-    for channel, events in groups:
-        for seq, event in enumerate(events, start=last[channel] - len(events) + 1):
-            committed.append(CommittedEvent(channel, seq, _frame(event, seq), event.final))
+    committed = await append(session, groups, utcnow())
     listener: EventsCommitted | None = session.info.get("listeners", {}).get(EVENTS_COMMITTED)
     if listener is not None:
         uow.after_commit(session, lambda: listener(committed))
 
 
-def _frame(event: _Pending, seq: int) -> str:
-    return f"{event.head}{seq}{event.tail}"
-
-
 Groups = list[tuple[str, list[_Pending]]]
+
+
+def _numbered(groups: Groups, last: dict[str, int]) -> list[CommittedEvent]:
+    """Each channel's events take the seqs up to its new head, in the order recorded."""
+    return [
+        CommittedEvent(channel, seq, f"{event.head}{seq}{event.tail}", event.final)
+        for channel, events in groups
+        for seq, event in enumerate(events, start=last[channel] - len(events) + 1)
+    ]
 
 
 async def _append_postgresql(
     session: AsyncSession, groups: Groups, now: datetime
-) -> dict[str, int]:
+) -> list[CommittedEvent]:
     """Advance every head and insert every event in one statement: one round trip while
-    the head locks are held, then COMMIT. The frames are spliced in SQL as in `_frame`."""
+    the head locks are held, then COMMIT. The frames are spliced in SQL as in
+    `_numbered`, which builds the same ones here."""
     params: dict[str, Any] = {
         "now": now,
         "channels": [channel for channel, _ in groups],
@@ -126,29 +128,31 @@ async def _append_postgresql(
     last: dict[str, int] = {}
     for channel, seq in (await session.execute(_APPEND_POSTGRESQL, params)).tuples():
         last[channel] = max(seq, last.get(channel, 0))
-    return last
+    return _numbered(groups, last)
 
 
-async def _append_sqlite(session: AsyncSession, groups: Groups, now: datetime) -> dict[str, int]:
+async def _append_sqlite(
+    session: AsyncSession, groups: Groups, now: datetime
+) -> list[CommittedEvent]:
     """One prebuilt upsert per head, then the events (SQLite has no DML in a WITH; its
     statements make no round trip, and its writers are serialized anyway)."""
     last: dict[str, int] = {}
     for channel, events in groups:
         params = {"head_channel": channel, "head_count": len(events), "head_now": now}
         last[channel] = int((await session.execute(_ADVANCE_HEAD_SQLITE, params)).scalar_one())
+    committed = _numbered(groups, last)
     rows = [
         {
-            "channel": channel,
-            "seq": seq,
-            "message": _frame(event, seq),
-            "final": event.final,
+            "channel": c.channel,
+            "seq": c.seq,
+            "message": c.frame,
+            "final": c.final,
             "created_at": now,
         }
-        for channel, events in groups
-        for seq, event in enumerate(events, start=last[channel] - len(events) + 1)
+        for c in committed
     ]
     await session.execute(_EVENTS.insert(), rows)
-    return last
+    return committed
 
 
 _HEADS = Base.metadata.tables[ChannelHead.__tablename__]

@@ -109,33 +109,19 @@ class Hub:
         time writing. A hot channel's frames wait for the next loop turn, where the
         commits that land meanwhile join them: one write per socket for all of them, as
         a broker batch would have (under sustained load that halves the writes)."""
-        try:
-            for event in events:
-                self._accept(event)
-        finally:
-            dirty, self._dirty = self._dirty, []
-            now = time.perf_counter()
-            for channel in dirty:
-                if now < channel.busy_until:
-                    if not self._deferred:
-                        asyncio.get_running_loop().call_soon(self._flush_deferred)
-                    self._deferred.append(channel)
-                else:
-                    self._flush(channel)
-
-    def _flush_deferred(self) -> None:
-        deferred, self._deferred = self._deferred, []
-        for channel in deferred:
-            self._flush(channel)
+        self._receive(events, defer_hot=True)
 
     def on_events(self, events: list[CommittedEvent]) -> None:
         """Events from the broker, in the order it had them; written before returning,
         with one write per socket for all of a channel's events in `events`."""
+        self._receive(events, defer_hot=False)
+
+    def _receive(self, events: list[CommittedEvent], *, defer_hot: bool) -> None:
         try:
             for event in events:
                 self._accept(event)
         finally:
-            self._flush_dirty()
+            self._flush_dirty(defer_hot=defer_hot)
 
     def _accept(self, event: CommittedEvent) -> None:
         channel = self.channels.get(event.channel)
@@ -183,9 +169,20 @@ class Hub:
                 conn.close(1000, None)
         self.metrics.inc("onetask_ws_messages_sent_total", "Frames queued to sockets", sent)
 
-    def _flush_dirty(self) -> None:
+    def _flush_dirty(self, *, defer_hot: bool = False) -> None:
         dirty, self._dirty = self._dirty, []
+        now = time.perf_counter()
         for channel in dirty:
+            if defer_hot and now < channel.busy_until:
+                if not self._deferred:
+                    asyncio.get_running_loop().call_soon(self._flush_deferred)
+                self._deferred.append(channel)
+            else:
+                self._flush(channel)
+
+    def _flush_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, []
+        for channel in deferred:
             self._flush(channel)
 
     def _flush(self, channel: Channel) -> None:
