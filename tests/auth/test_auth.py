@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from onetask.app import create_app
+from onetask.auth import tokens
 from onetask.auth.tokens import issue_access_token
 from tests.conftest import SECRET, Api, make_settings, unique
 
@@ -289,6 +290,30 @@ async def test_an_expired_access_token_is_401(api: Api, client: httpx.AsyncClien
     expired = issue_access_token(alice.id, SECRET, ttl_s=-1)
     body = assert_problem(await me(client, expired), 401)
     assert "expired" in body["detail"]
+
+
+async def test_an_access_token_expires_even_after_it_was_accepted(
+    api: Api, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await api.user()
+    token = issue_access_token(alice.id, SECRET, ttl_s=60)
+    assert (await me(client, token)).status_code == 200
+    assert (await me(client, token)).status_code == 200  # the second use is remembered
+    later = time.time() + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+    body = assert_problem(await me(client, token), 401)
+    assert "expired" in body["detail"]
+
+
+def test_remembered_tokens_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokens, "VERIFIED_MAX", 3)
+    monkeypatch.setattr(tokens, "_VERIFIED", {})
+    issued = [issue_access_token(user_id, SECRET, 60) for user_id in range(1, 6)]
+    claims = [tokens.decode_access_token(token, SECRET) for token in issued]
+    assert [c.user_id for c in claims] == [1, 2, 3, 4, 5]
+    assert list(tokens._VERIFIED) == [(SECRET, t) for t in issued[2:]]
+    with pytest.raises(tokens.InvalidToken):  # the same token under another key
+        tokens.decode_access_token(issued[-1], "another-secret-" + "y" * 40)
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,11 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
 async def get_current_user(
-    session: DbSession, settings: AppSettings, token: Annotated[str | None, Depends(_bearer)]
+    conn: HTTPConnection, session: DbSession, token: Annotated[str | None, Depends(_bearer)]
 ) -> User:
+    # The settings straight from the app, not through `AppSettings`: every route runs
+    # this, and each dependency is solved again wherever it is named.
+    settings: Settings = conn.app.state.settings
     if not token:
         raise Unauthorized("Sign in: send `Authorization: Bearer <access token>`.")
     try:

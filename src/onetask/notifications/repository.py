@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any, cast
 
@@ -91,21 +91,28 @@ async def set_muted(session: AsyncSession, user_id: int, kinds: Iterable[str]) -
 
 
 # Built once: every task change runs it, and composing it costs more than running it.
+# A task change has at most two recipients (its owner and its assignee), so the IN has
+# two fixed parameters: an expanding IN is rewritten into new SQL on every execution
+# (3 % of a task change).
 _MEMBERS_AND_MUTES = (
     select(Membership.user_id, NotificationMute.type)
     .outerjoin(NotificationMute, NotificationMute.user_id == Membership.user_id)
     .where(
         Membership.workspace_id == bindparam("workspace_id"),
-        Membership.user_id.in_(bindparam("user_ids", expanding=True)),
+        Membership.user_id.in_([bindparam("first"), bindparam("second")]),
     )
 )
 
 
 async def members_and_mutes(
-    session: AsyncSession, workspace_id: int, user_ids: Iterable[int]
+    session: AsyncSession, workspace_id: int, user_ids: Collection[int]
 ) -> tuple[set[int], set[tuple[int, str]]]:
-    """Which of `user_ids` are members of the workspace, and what those members muted."""
-    params = {"workspace_id": workspace_id, "user_ids": list(user_ids)}
+    """Which of `user_ids` (one or two) are members of the workspace, and what those
+    members muted."""
+    if not 1 <= len(user_ids) <= 2:
+        raise ValueError(f"one or two users, not {len(user_ids)}")
+    first, *rest = user_ids
+    params = {"workspace_id": workspace_id, "first": first, "second": rest[0] if rest else first}
     rows = (await session.execute(_MEMBERS_AND_MUTES, params)).all()
     mutes = {(user_id, kind) for user_id, kind in rows if kind is not None}
     return {user_id for user_id, _ in rows}, mutes
