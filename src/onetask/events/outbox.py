@@ -15,13 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import ReturningInsert
 
 from onetask.db import uow
 from onetask.db.models import Base, ChannelHead, Event
@@ -134,12 +133,19 @@ async def _append_postgresql(
 async def _append_sqlite(
     session: AsyncSession, groups: Groups, now: datetime
 ) -> list[CommittedEvent]:
-    """One prebuilt upsert per head, then the events (SQLite has no DML in a WITH; its
-    statements make no round trip, and its writers are serialized anyway)."""
+    """Advance the heads with one prebuilt upsert per batch of channels, then insert the
+    events (SQLite has no DML in a WITH; its statements make no round trip, and its
+    writers are serialized anyway)."""
     last: dict[str, int] = {}
-    for channel, events in groups:
-        params = {"head_channel": channel, "head_count": len(events), "head_now": now}
-        last[channel] = int((await session.execute(_ADVANCE_HEAD_SQLITE, params)).scalar_one())
+    for start in range(0, len(groups), _HEADS_PER_UPSERT):
+        batch = groups[start : start + _HEADS_PER_UPSERT]
+        params: dict[str, Any] = {"now": now}
+        for i, (channel, events) in enumerate(batch):
+            params[f"channel_{i}"] = channel
+            params[f"count_{i}"] = len(events)
+        result = await session.execute(_advance_heads_sqlite(len(batch)), params)
+        for channel, seq in result.tuples():
+            last[channel] = seq
     committed = _numbered(groups, last)
     rows = [
         {
@@ -184,24 +190,21 @@ _APPEND_POSTGRESQL = text(
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
-def _advance_head_sqlite() -> ReturningInsert[Any]:
-    """`INSERT … ON CONFLICT DO UPDATE … RETURNING last_seq`, built once."""
-    heads = _HEADS.c
-    count = bindparam("head_count", type_=heads.last_seq.type)
-    now = bindparam("head_now", type_=heads.updated_at.type)
-    return (
-        sqlite.insert(_HEADS)
-        .values(
-            channel=bindparam("head_channel", type_=heads.channel.type),
-            last_seq=count,
-            updated_at=now,
-        )
-        .on_conflict_do_update(
-            index_elements=[heads.channel],
-            set_={"last_seq": heads.last_seq + count, "updated_at": now},
-        )
-        .returning(heads.last_seq)
-    )
+_HEADS_PER_UPSERT = 50  # 100 parameters and `now`, well under SQLite's limit
 
 
-_ADVANCE_HEAD_SQLITE = _advance_head_sqlite()
+@cache
+def _advance_heads_sqlite(n: int) -> TextClause:
+    """`INSERT … VALUES (channel, count, now), … ON CONFLICT DO UPDATE … RETURNING`,
+    built once for each number of channels (a task change has 1-3). As text: SQLAlchemy
+    compiles a multi-row `insert().values()` again on every execution."""
+    rows = ", ".join(f"(:channel_{i}, :count_{i}, :now)" for i in range(n))
+    return text(
+        f"""
+        INSERT INTO channel_heads (channel, last_seq, updated_at) VALUES {rows}
+        ON CONFLICT (channel) DO UPDATE
+            SET last_seq = channel_heads.last_seq + excluded.last_seq,
+                updated_at = excluded.updated_at
+        RETURNING channel, last_seq
+        """
+    ).bindparams(bindparam("now", type_=UTCDateTime()))

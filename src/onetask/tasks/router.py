@@ -46,8 +46,8 @@ async def create_task(
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut, responses={200: _ETAG})
-async def read_task(task: TaskInWorkspace, response: Response) -> TaskOut:
-    return _out(task, response)
+async def read_task(member_task: TaskInWorkspace, response: Response) -> TaskOut:
+    return _out(member_task.task, response)
 
 
 @router.patch(
@@ -55,22 +55,21 @@ async def read_task(task: TaskInWorkspace, response: Response) -> TaskOut:
 )
 async def update_task(
     patch: TaskPatch,
-    task: TaskInWorkspace,
-    user: CurrentUser,
+    member_task: TaskInWorkspace,
     session: DbSession,
     response: Response,
     if_match: IfMatch = None,
 ) -> TaskOut:
-    await service.update(session, task, user, patch, if_match)
+    await service.update(session, member_task.task, member_task.user, patch, if_match)
     await uow.commit(session)
-    return _out(task, response)
+    return _out(member_task.task, response)
 
 
 @router.delete("/tasks/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(412))
 async def delete_task(
-    task: TaskInWorkspace, user: CurrentUser, session: DbSession, if_match: IfMatch = None
+    member_task: TaskInWorkspace, session: DbSession, if_match: IfMatch = None
 ) -> Response:
-    await service.delete(session, task, user, if_match)
+    await service.delete(session, member_task.task, member_task.user, if_match)
     await uow.commit(session)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -81,27 +80,25 @@ async def delete_task(
     responses={200: _ETAG, **problems(409, 412)},
 )
 async def complete_task(
-    task: TaskInWorkspace,
-    user: CurrentUser,
+    member_task: TaskInWorkspace,
     session: DbSession,
     response: Response,
     if_match: IfMatch = None,
 ) -> TaskOut:
-    await service.complete(session, task, user, if_match)
+    await service.complete(session, member_task.task, member_task.user, if_match)
     await uow.commit(session)
-    return _out(task, response)
+    return _out(member_task.task, response)
 
 
 @router.post(
     "/tasks/{task_id}/restore", response_model=TaskOut, responses={200: _ETAG, **problems(412)}
 )
 async def restore_task(
-    task: TaskInWorkspace,
-    user: CurrentUser,
+    member_task: TaskInWorkspace,
     session: DbSession,
     response: Response,
     if_match: IfMatch = None,
 ) -> TaskOut:
-    await service.restore(session, task, user, if_match)
+    await service.restore(session, member_task.task, member_task.user, if_match)
     await uow.commit(session)
-    return _out(task, response)
+    return _out(member_task.task, response)
