@@ -6,15 +6,35 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, delete, func, select, update
+from sqlalchemy import CursorResult, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onetask.db.models import ChannelHead, Membership, Notification, NotificationMute
+from onetask.db.models import Base, ChannelHead, Membership, Notification, NotificationMute
+
+_NOTIFICATIONS = Base.metadata.tables[Notification.__tablename__]
+# Core, one prebuilt statement per row: the ORM's unit of work took 6 % of a task change
+# to insert one row, and a many-row INSERT … RETURNING is rewritten on every execution.
+_INSERT = insert(_NOTIFICATIONS).returning(_NOTIFICATIONS.c.id)
+_INSERTED = [
+    "user_id",
+    "type",
+    "title",
+    "content",
+    "created_at",
+    "read",
+    "related_entity_type",
+    "related_entity_id",
+]
 
 
 async def add_all(session: AsyncSession, notifications: list[Notification]) -> None:
-    session.add_all(notifications)
-    await session.flush()
+    """Insert new notifications (a change makes one or two) and give each its id.
+
+    They are not added to the session: nothing in a request changes a notification it
+    has just created."""
+    for notification in notifications:
+        row = {column: getattr(notification, column) for column in _INSERTED}
+        notification.id = (await session.execute(_INSERT, row)).scalar_one()
 
 
 async def get(session: AsyncSession, user_id: int, notification_id: int) -> Notification | None:
