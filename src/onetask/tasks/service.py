@@ -89,10 +89,11 @@ async def update(
         return task
     previous_assignee = task.assignee_id
     action: TaskAction = "updated"
+    values = dict(changed)
     if "status" in changed:
         action = "completed" if changed["status"] == "done" else "updated"
-        changed["completed_at"] = utcnow() if changed["status"] == "done" else None
-    await _apply(session, task, changed)
+        values["completed_at"] = utcnow() if changed["status"] == "done" else None
+    await _apply(session, task, values)
     await _emit(session, TaskChange(task, action, actor, previous_assignee, frozenset(changed)))
     return task
 
