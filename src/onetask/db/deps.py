@@ -3,7 +3,9 @@ session; a route that changes data commits it with `uow.commit`."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import Annotated
 
 from fastapi import Depends
@@ -11,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from onetask.db.engine import Database
+
+log = logging.getLogger("onetask")
 
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -22,8 +26,28 @@ def get_database(conn: HTTPConnection) -> Database:
 
 async def _session(conn: HTTPConnection) -> AsyncIterator[AsyncSession]:
     write = conn.scope["type"] == "http" and conn.scope["method"] not in _READ_METHODS
-    async with get_database(conn).session(write=write) as session:
+    session = get_database(conn).session(write=write)
+    try:
         yield session
+    finally:
+        await _close(session)
+
+
+async def _close(session: AsyncSession) -> None:
+    """Close the request's session; a failure to do so is not the request's.
+
+    Closing rolls back whatever was not committed. When the database went away during the
+    request (a restart), that ROLLBACK fails on the dead connection: the server has
+    already rolled the transaction back, and the request has its answer (a 503, or what
+    it committed before). Raised from here, the error escaped the error handlers, and
+    the client got a 500 or a dropped connection instead. The connection is invalidated,
+    so the pool never hands it out again."""
+    try:
+        await session.close()
+    except Exception as exc:
+        log.warning("closing a request's database session failed: %s", type(exc).__name__)
+        with suppress(Exception):
+            await session.invalidate()
 
 
 DbSession = Annotated[AsyncSession, Depends(_session)]
