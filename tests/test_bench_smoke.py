@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,3 +37,17 @@ def test_bench_smoke_completes_and_reports_numbers(tmp_path: Path) -> None:
         assert all(isinstance(x, float) and math.isfinite(x) for x in numbers), numbers
     [latency] = results["commit_latency"]
     assert latency["complete_events"] > 0
+
+
+def test_rest_cost_runs_both_apps_and_prints_their_costs() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "rest_cost.py"), "--requests", "5"],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split("  ")[0]: line.split() for line in done.stdout.splitlines()}
+    patch, get = rows["PATCH /tasks/{id}"], rows["GET /tasks/{id}"]
+    assert float(patch[2].replace(",", "")) > 0 and float(patch[3].replace(",", "")) > 0
+    assert patch[4].endswith("x") and float(get[2].replace(",", "")) > 0
