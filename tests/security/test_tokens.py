@@ -132,8 +132,18 @@ async def delete_user_row(server: Server, user_id: int) -> None:
 async def test_tokens_of_a_deleted_user_are_refused(live: Api, server: Server) -> None:
     ghost = await live.user()
     assert (await ghost.get("/users/me")).status_code == 200
+    owner = await live.user()
+    task = await owner.task(await owner.workspace("Team", (ghost, "member")))
+    assert (await ghost.get(f"/tasks/{task['id']}")).status_code == 200
     await delete_user_row(server, ghost.id)
     await assert_refused_everywhere(server, ghost, ghost.token, ["notifications"])
+    # Task routes load the user with the task: a missing row is still a 401, not a 404.
+    for r in (
+        await ghost.get(f"/tasks/{task['id']}"),
+        await ghost.patch(f"/tasks/{task['id']}", json={"title": "Haunted"}),
+    ):
+        assert r.status_code == 401, r.text
+        assert r.json()["detail"] == "Access token rejected: the account no longer exists."
     refreshed = await live.client.post(
         "/api/v1/auth/refresh", json={"refresh_token": ghost.refresh}
     )

@@ -11,9 +11,9 @@ from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
-from onetask.auth import repository
+from onetask.auth import service
 from onetask.auth.service import LoginLimits
-from onetask.auth.tokens import InvalidToken, decode_access_token
+from onetask.auth.tokens import AccessClaims, InvalidToken, decode_access_token
 from onetask.config import Settings
 from onetask.db.deps import DbSession
 from onetask.db.models import User
@@ -35,22 +35,27 @@ async def get_login_limits(conn: HTTPConnection) -> LoginLimits:
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_current_user(
-    conn: HTTPConnection, session: DbSession, token: Annotated[str | None, Depends(_bearer)]
-) -> User:
+async def get_token_claims(
+    conn: HTTPConnection, token: Annotated[str | None, Depends(_bearer)]
+) -> AccessClaims:
+    """Who the bearer token says is signed in, before any database read: a route that
+    loads its own rows can load the user in the same statement (see `tasks.deps`)."""
     # The settings straight from the app, not through `AppSettings`: every route runs
     # this, and each dependency is solved again wherever it is named.
     settings: Settings = conn.app.state.settings
     if not token:
         raise Unauthorized("Sign in: send `Authorization: Bearer <access token>`.")
     try:
-        claims = decode_access_token(token, settings.signing_key)
+        return decode_access_token(token, settings.signing_key)
     except InvalidToken as exc:
         raise Unauthorized(f"Access token rejected: {exc.reason}.") from exc
-    user = await repository.get_user(session, claims.user_id)
-    if user is None:
-        raise Unauthorized("Access token rejected: the account no longer exists.")
-    return user
+
+
+TokenClaims = Annotated[AccessClaims, Depends(get_token_claims)]
+
+
+async def get_current_user(session: DbSession, claims: TokenClaims) -> User:
+    return await service.signed_in_user(session, claims.user_id)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -25,6 +25,19 @@ class RefreshTokenReused(Unauthorized):
     """Raised after the family was revoked: the caller commits, then reports it."""
 
 
+class AccountGone(Unauthorized):
+    def __init__(self) -> None:
+        super().__init__("Access token rejected: the account no longer exists.")
+
+
+async def signed_in_user(session: AsyncSession, user_id: int) -> User:
+    """The user a valid access token names; 401 if the account was deleted since."""
+    user = await repository.get_user(session, user_id)
+    if user is None:
+        raise AccountGone()
+    return user
+
+
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
     counter: FailureCounter

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from onetask.auth import service as auth
 from onetask.db.models import Task, User
 from onetask.db.types import utcnow
 from onetask.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
@@ -56,11 +57,15 @@ async def create(session: AsyncSession, acc: Access, actor: User, data: TaskIn) 
     return task
 
 
-async def get(session: AsyncSession, task_id: int, user: User, *, lock: bool = False) -> Task:
-    task = await repository.get_for_member(session, task_id, user.id, for_update=lock)
-    if task is None:
+async def get(
+    session: AsyncSession, task_id: int, user_id: int, *, lock: bool = False
+) -> tuple[Task, User]:
+    """The task and its reader, who must be a member of the task's workspace."""
+    found = await repository.get_for_member(session, task_id, user_id, for_update=lock)
+    if found is None:
+        await auth.signed_in_user(session, user_id)  # 401 first, as on any other route
         raise TaskNotFound()
-    return task
+    return found
 
 
 async def page(
