@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from onetask.db.models import Base, ChannelHead, Membership, Notification, NotificationMute
 
 _NOTIFICATIONS = Base.metadata.tables[Notification.__tablename__]
-# Core, one prebuilt statement per row: the ORM's unit of work took 6 % of a task change
-# to insert one row, and a many-row INSERT … RETURNING is rewritten on every execution.
-_INSERT = insert(_NOTIFICATIONS).returning(_NOTIFICATIONS.c.id)
 _INSERTED = [
     "user_id",
     "type",
@@ -27,14 +35,46 @@ _INSERTED = [
 ]
 
 
-async def add_all(session: AsyncSession, notifications: list[Notification]) -> None:
-    """Insert new notifications (a change makes one or two) and give each its id.
+def _insert_if(*conditions: ColumnElement[bool]) -> ReturningInsert[Any]:
+    """INSERT … SELECT of one notification's values, stored only where `conditions` hold:
+    a row comes back (its id) only if it was stored.
 
-    They are not added to the session: nothing in a request changes a notification it
-    has just created."""
-    for notification in notifications:
-        row = {column: getattr(notification, column) for column in _INSERTED}
-        notification.id = (await session.execute(_INSERT, row)).scalar_one()
+    Core, prebuilt: the ORM's unit of work took 6 % of a task change to insert one row,
+    and reading the recipients' memberships and mutes first took one more statement."""
+    values = select(*(bindparam(c, type_=_NOTIFICATIONS.c[c].type) for c in _INSERTED))
+    insert_ = insert(_NOTIFICATIONS).from_select(_INSERTED, values.where(*conditions))
+    return insert_.returning(_NOTIFICATIONS.c.id)
+
+
+_UNMUTED = ~exists().where(
+    NotificationMute.user_id == bindparam("user_id"),
+    NotificationMute.type == bindparam("type"),
+)
+_MEMBER = exists().where(
+    Membership.workspace_id == bindparam("workspace_id"),
+    Membership.user_id == bindparam("user_id"),
+)
+_INSERT_UNMUTED = _insert_if(_UNMUTED)
+_INSERT_UNMUTED_FOR_MEMBER = _insert_if(_MEMBER, _UNMUTED)
+
+
+async def add_unmuted(
+    session: AsyncSession, notification: Notification, *, member_of: int | None = None
+) -> bool:
+    """Insert `notification` and give it its id, unless its recipient has muted its type
+    or, given `member_of`, is not a member of that workspace (an owner who left sees
+    nothing of it). Not added to the session: nothing in a request changes a
+    notification it has just created."""
+    row: dict[str, Any] = {column: getattr(notification, column) for column in _INSERTED}
+    statement = _INSERT_UNMUTED
+    if member_of is not None:
+        statement = _INSERT_UNMUTED_FOR_MEMBER
+        row["workspace_id"] = member_of
+    new_id: int | None = (await session.execute(statement, row)).scalar()
+    if new_id is None:
+        return False
+    notification.id = new_id
+    return True
 
 
 async def get(session: AsyncSession, user_id: int, notification_id: int) -> Notification | None:
@@ -97,42 +137,7 @@ async def muted(session: AsyncSession, user_id: int) -> set[str]:
     return set((await session.execute(query)).scalars())
 
 
-async def mutes_of(session: AsyncSession, user_ids: Iterable[int]) -> set[tuple[int, str]]:
-    query = select(NotificationMute.user_id, NotificationMute.type).where(
-        NotificationMute.user_id.in_(list(user_ids))
-    )
-    return {(user_id, kind) for user_id, kind in (await session.execute(query)).all()}
-
-
 async def set_muted(session: AsyncSession, user_id: int, kinds: Iterable[str]) -> None:
     await session.execute(delete(NotificationMute).where(NotificationMute.user_id == user_id))
     session.add_all(NotificationMute(user_id=user_id, type=kind) for kind in kinds)
     await session.flush()
-
-
-# Built once: every task change runs it, and composing it costs more than running it.
-# A task change has at most two recipients (its owner and its assignee), so the IN has
-# two fixed parameters: an expanding IN is rewritten into new SQL on every execution
-# (3 % of a task change).
-_MEMBERS_AND_MUTES = (
-    select(Membership.user_id, NotificationMute.type)
-    .outerjoin(NotificationMute, NotificationMute.user_id == Membership.user_id)
-    .where(
-        Membership.workspace_id == bindparam("workspace_id"),
-        Membership.user_id.in_([bindparam("first"), bindparam("second")]),
-    )
-)
-
-
-async def members_and_mutes(
-    session: AsyncSession, workspace_id: int, user_ids: Collection[int]
-) -> tuple[set[int], set[tuple[int, str]]]:
-    """Which of `user_ids` (one or two) are members of the workspace, and what those
-    members muted."""
-    if not 1 <= len(user_ids) <= 2:
-        raise ValueError(f"one or two users, not {len(user_ids)}")
-    first, *rest = user_ids
-    params = {"workspace_id": workspace_id, "first": first, "second": rest[0] if rest else first}
-    rows = (await session.execute(_MEMBERS_AND_MUTES, params)).all()
-    mutes = {(user_id, kind) for user_id, kind in rows if kind is not None}
-    return {user_id for user_id, _ in rows}, mutes

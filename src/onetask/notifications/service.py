@@ -83,16 +83,14 @@ async def on_task_change(session: AsyncSession, change: TaskChange) -> None:
     plan = _recipients(change)
     if not plan:
         return
-    members, mutes = await repository.members_and_mutes(session, task.workspace_id, plan)
     drafts = []
     for user_id, what in plan.items():
-        if user_id not in members:  # e.g. an owner who left sees nothing of the workspace
-            continue
         wording = WORDING[what]
         template = wording.to_actor if user_id == change.actor.id else wording.to_others
         content = template.format(actor=change.actor.username, task=f"'{task.title}'")
         drafts.append(Draft(user_id, wording.type, wording.title, content, "task", str(task.id)))
-    await _store(session, drafts, mutes)
+    # Only members of the workspace hear of it: e.g. an owner who left sees nothing.
+    await _store(session, drafts, member_of=task.workspace_id)
 
 
 def _recipients(change: TaskChange) -> dict[int, str]:
@@ -132,16 +130,16 @@ async def notify_focus_invite(
 
 async def deliver(session: AsyncSession, drafts: list[Draft]) -> list[Notification]:
     """Store each draft whose type its recipient has not muted, and push it after commit."""
-    mutes = await repository.mutes_of(session, {d.user_id for d in drafts})
-    return await _store(session, drafts, mutes)
+    return await _store(session, drafts)
 
 
 async def _store(
-    session: AsyncSession, drafts: list[Draft], mutes: set[tuple[int, str]]
+    session: AsyncSession, drafts: list[Draft], *, member_of: int | None = None
 ) -> list[Notification]:
     now = utcnow()
-    rows = [
-        Notification(
+    stored = []
+    for d in drafts:
+        row = Notification(
             user_id=d.user_id,
             type=d.type,
             title=d.title,
@@ -151,16 +149,11 @@ async def _store(
             related_entity_type=d.related_entity_type,
             related_entity_id=d.related_entity_id,
         )
-        for d in drafts
-        if (d.user_id, d.type) not in mutes
-    ]
-    if not rows:
-        return []
-    await repository.add_all(session, rows)
-    for row in rows:
-        message = NotificationMessage(data=wire_data(row))
-        outbox.record(session, notifications_channel(row.user_id), message)
-    return rows
+        if await repository.add_unmuted(session, row, member_of=member_of):
+            message = NotificationMessage(data=wire_data(row))
+            outbox.record(session, notifications_channel(row.user_id), message)
+            stored.append(row)
+    return stored
 
 
 def wire_data(row: Notification) -> NotificationData:
