@@ -21,6 +21,9 @@ def test_bench_smoke_completes_and_reports_numbers(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| metric | N | OneTask | baseline | ratio | floor | OneTask / floor |" in done.stdout
+    assert "| least possible: floor + OneTask's REST change, CPU / 1k deliveries (ms) | 100 |" in (
+        done.stdout
+    )
     [result_file] = tmp_path.glob("*.json")
     results = json.loads(result_file.read_text())
     for kind in ("onetask", "baseline", "floor"):
