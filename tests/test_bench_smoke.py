@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,3 +55,23 @@ def test_rest_cost_runs_both_apps_and_prints_their_costs() -> None:
     patch, get = rows["PATCH /tasks/{id}"], rows["GET /tasks/{id}"]
     assert float(patch[2].replace(",", "")) > 0 and float(patch[3].replace(",", "")) > 0
     assert patch[4].endswith("x") and float(get[2].replace(",", "")) > 0
+
+
+def test_least_possible_row_survives_a_baseline_that_read_no_cpu() -> None:
+    """At N=100 a run's CPU can read 0 ticks; the row then has no ratio, not a crash."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import harness
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+    def run(cpu_per_1k: float, trigger_ms: float) -> dict[str, Any]:
+        return {"isolated": {"server_cpu_ms_per_1k": cpu_per_1k}, "trigger_cpu_ms": trigger_ms}
+
+    idle = {"onetask": [run(40, 2)], "baseline": [run(0, 0)], "floor": [run(0, 0)]}
+    busy = {"onetask": [run(11, 2)], "baseline": [run(12.6, 0.25)], "floor": [run(7.6, 0)]}
+    rows = harness.least_possible({"fanout": {"100": idle, "1000": busy}})
+    assert [row.split(" | ")[1:5] for row in rows] == [
+        ["100", "20.00", "0.00", "-"],
+        ["1000", "9.60", "12.60", "0.76"],
+    ]
