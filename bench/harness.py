@@ -765,9 +765,10 @@ def least_possible(results: dict[str, Any]) -> list[str]:
         change = median_of(ours, lambda r: r["trigger_cpu_ms"]) * 1000 / int(n)
         bound = median_of(floor, isolated_cpu) + change
         baseline = median_of(theirs, isolated_cpu)
+        ratio = f"{bound / baseline:.2f}" if baseline else "-"  # a short run can read 0
         lines.append(
             f"| least possible: floor + OneTask's REST change, CPU / 1k deliveries (ms) | {n} "
-            f"| {bound:.2f} | {baseline:.2f} | {bound / baseline:.2f} | - | - |"
+            f"| {bound:.2f} | {baseline:.2f} | {ratio} | - | - |"
         )
     return lines
 
