@@ -22,9 +22,8 @@ def test_bench_smoke_completes_and_reports_numbers(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| metric | N | OneTask | baseline | ratio | floor | OneTask / floor |" in done.stdout
-    assert "| least possible: floor + OneTask's REST change, CPU / 1k deliveries (ms) | 100 |" in (
-        done.stdout
-    )
+    for bound in ("least possible: floor + OneTask's REST change", "kernel alone: the floor's"):
+        assert f"| {bound}" in done.stdout
     [result_file] = tmp_path.glob("*.json")
     results = json.loads(result_file.read_text())
     for kind in ("onetask", "baseline", "floor"):
@@ -34,6 +33,7 @@ def test_bench_smoke_completes_and_reports_numbers(tmp_path: Path) -> None:
         numbers = [
             run["isolated"]["last_subscriber_p99_ms"],
             run["isolated"]["server_cpu_ms_per_1k"],
+            run["isolated"]["server_kernel_ms_per_1k"],
             run["sustained"]["deliveries_per_s"],
             run["kib_per_idle_connection"],
             run["isolated"]["client_cpu_ms_per_1k"],
@@ -57,21 +57,24 @@ def test_rest_cost_runs_both_apps_and_prints_their_costs() -> None:
     assert patch[4].endswith("x") and float(get[2].replace(",", "")) > 0
 
 
-def test_least_possible_row_survives_a_baseline_that_read_no_cpu() -> None:
-    """At N=100 a run's CPU can read 0 ticks; the row then has no ratio, not a crash."""
+def test_lower_bound_rows_survive_a_baseline_that_read_no_cpu() -> None:
+    """At N=100 a run's CPU can read 0 ticks; the rows then have no ratio, not a crash."""
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         import harness
     finally:
         sys.path.remove(str(ROOT / "bench"))
 
-    def run(cpu_per_1k: float, trigger_ms: float) -> dict[str, Any]:
-        return {"isolated": {"server_cpu_ms_per_1k": cpu_per_1k}, "trigger_cpu_ms": trigger_ms}
+    def run(cpu_per_1k: float, trigger_ms: float, kernel: float = 0) -> dict[str, Any]:
+        iso = {"server_cpu_ms_per_1k": cpu_per_1k, "server_kernel_ms_per_1k": kernel}
+        return {"isolated": iso, "trigger_cpu_ms": trigger_ms}
 
     idle = {"onetask": [run(40, 2)], "baseline": [run(0, 0)], "floor": [run(0, 0)]}
-    busy = {"onetask": [run(11, 2)], "baseline": [run(12.6, 0.25)], "floor": [run(7.6, 0)]}
+    busy = {"onetask": [run(11, 2)], "baseline": [run(12.6, 0.25)], "floor": [run(7.6, 0, 6.3)]}
     rows = harness.least_possible({"fanout": {"100": idle, "1000": busy}})
     assert [row.split(" | ")[1:5] for row in rows] == [
         ["100", "20.00", "0.00", "-"],
+        ["100", "0.00", "0.00", "-"],
         ["1000", "9.60", "12.60", "0.76"],
+        ["1000", "6.30", "12.60", "0.50"],
     ]
