@@ -14,9 +14,10 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from onetask.app import create_app
-from onetask.auth import tokens
+from onetask.auth import service, tokens
 from onetask.auth.tokens import issue_access_token
 from tests.conftest import SECRET, Api, make_settings, unique
 
@@ -174,6 +175,61 @@ async def test_login_with_a_nul_in_the_username_is_refused_not_a_crash(
     client: httpx.AsyncClient,
 ) -> None:
     assert_problem(await login(client, "nul\u0000name", "password123"), 401)
+
+
+def hold(monkeypatch: pytest.MonkeyPatch, name: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """Make `service.<name>` (a password hash or check) wait, once entered, for release."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    real = getattr(service, name)
+
+    async def held(*args: Any) -> Any:
+        entered.set()
+        await release.wait()
+        return await real(*args)
+
+    monkeypatch.setattr(service, name, held)
+    return entered, release
+
+
+@pytest.mark.parametrize("step", ["login", "register"])
+async def test_task_changes_go_on_while_a_password_is_hashed_or_checked(
+    api: Api, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """argon2 takes tens of milliseconds. On SQLite a sign-up or sign-in used to hold the
+    write lock (and this process's one writing connection) all that time."""
+    owner = await api.user()
+    task = await owner.task(await owner.workspace())
+    name = unique()
+    if step == "login":
+        assert (await register(client, username=name)).status_code == 201
+    entered, release = hold(monkeypatch, "verify_password" if step == "login" else "hash_password")
+    signing = asyncio.create_task(
+        login(client, name, "password123") if step == "login" else register(client, username=name)
+    )
+    try:
+        await asyncio.wait_for(entered.wait(), 10)
+        change = owner.patch(f"/tasks/{task['id']}", json={"title": "Meanwhile"})
+        assert (await asyncio.wait_for(change, 5)).status_code == 200
+    finally:
+        release.set()
+    assert (await signing).status_code == (200 if step == "login" else 201)
+
+
+async def test_an_account_deleted_while_its_password_is_checked_gets_a_401(
+    app: FastAPI, api: Api, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = await api.user()
+    entered, release = hold(monkeypatch, "verify_password")
+    signing = asyncio.create_task(login(client, gone.username, "password123"))
+    try:
+        await asyncio.wait_for(entered.wait(), 10)
+        async with app.state.database.writes() as session:
+            await session.execute(text("DELETE FROM users WHERE id = :id"), {"id": gone.id})
+            await session.commit()
+    finally:
+        release.set()
+    body = assert_problem(await signing, 401)
+    assert body["detail"] == "The account no longer exists."
 
 
 # --- refresh tokens -----------------------------------------------------------------

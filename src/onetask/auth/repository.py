@@ -45,9 +45,14 @@ async def add_user(session: AsyncSession, user: User) -> User | None:
     return user
 
 
-async def add_refresh_token(session: AsyncSession, token: RefreshToken) -> None:
+async def add_refresh_token(session: AsyncSession, token: RefreshToken) -> bool:
+    """False when the token's user no longer exists (deleted since it was read)."""
     session.add(token)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 async def find_refresh_token(session: AsyncSession, digest: str) -> RefreshToken | None:

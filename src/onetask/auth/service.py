@@ -15,6 +15,7 @@ from onetask.auth.ratelimit import FailureCounter
 from onetask.auth.schemas import RegisterIn, TokenPair, UserPatch
 from onetask.auth.tokens import issue_access_token, new_refresh_token, refresh_token_digest
 from onetask.config import Settings
+from onetask.db import uow
 from onetask.db.models import RefreshToken, User
 from onetask.db.types import utcnow
 from onetask.errors import Conflict, InvalidInput, TooManyRequests, Unauthorized
@@ -49,6 +50,7 @@ async def register(session: AsyncSession, data: RegisterIn) -> User:
     taken = await repository.login_taken(session, data.email, data.username)
     if taken:
         raise Conflict(f"An account with this {taken} already exists.")
+    await uow.release(session)  # not held while the password is hashed
     user = User(
         email=data.email,
         username=data.username,
@@ -73,6 +75,7 @@ async def login(
 ) -> TokenPair:
     well_formed = storable(login) and storable(password)
     user = await repository.find_user_by_login(session, login) if well_formed else None
+    await uow.release(session)  # not held while the password is checked
     keys = [
         (_account_key(user, login), limits.per_account),
         (f"address:{address}", limits.per_address),
@@ -134,7 +137,7 @@ async def _issue_pair(
     session: AsyncSession, settings: Settings, user_id: int, *, family_id: str
 ) -> TokenPair:
     token = new_refresh_token()
-    await repository.add_refresh_token(
+    added = await repository.add_refresh_token(
         session,
         RefreshToken(
             user_id=user_id,
@@ -143,6 +146,8 @@ async def _issue_pair(
             expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl_s),
         ),
     )
+    if not added:  # the account was deleted while its password was being checked
+        raise Unauthorized("The account no longer exists.")
     access = issue_access_token(user_id, settings.signing_key, settings.access_token_ttl_s)
     return TokenPair(
         access_token=access, refresh_token=token, expires_in=settings.access_token_ttl_s

@@ -36,3 +36,16 @@ async def rollback(session: AsyncSession) -> None:
     session.info.pop("before_commit", None)
     session.info.pop("after_commit", None)
     await session.rollback()
+
+
+async def release(session: AsyncSession) -> None:
+    """End a transaction that has only read, and give its connection back, before slow
+    work that needs no database (hashing a password).
+
+    On SQLite a write session holds the database's write lock from its first statement
+    (BEGIN IMMEDIATE), and this process's writers share one connection: every task change
+    would wait out the work. Loaded objects stay usable (sessions do not expire them on
+    commit); the next statement starts a new transaction."""
+    if session.new or session.dirty or session.deleted or session.info.get("before_commit"):
+        raise RuntimeError("release() would commit pending changes")
+    await session.commit()
