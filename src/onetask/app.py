@@ -135,6 +135,7 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     await relay.start()
     await focus_live.start()
     await focus_scheduler.start()
+    database.start()
     try:
         yield
     finally:

@@ -46,8 +46,19 @@ class Database:
         info = {"listeners": self.listeners}
         self.reads = async_sessionmaker(self.read_engine, expire_on_commit=False, info=info)
         self.writes = async_sessionmaker(self.write_engine, expire_on_commit=False, info=info)
+        self.checkpointer = (
+            sqlite_inline.WalCheckpointer(_sqlite_path(url)) if self.is_sqlite else None
+        )
+
+    def start(self) -> None:
+        """Start copying SQLite's WAL into the database file in the background; until
+        this runs, the WAL only grows (the last connection to close copies it)."""
+        if self.checkpointer is not None:
+            self.checkpointer.start()
 
     async def dispose(self) -> None:
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()
@@ -83,19 +94,23 @@ def _postgres_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
-    """An engine whose statements run on the event loop's thread (`sqlite_inline`).
-
-    The write engine has one connection: writers in this process queue for it on the
-    loop, in order, instead of polling SQLite's write lock; the read engine has as many
-    as concurrent requests need (WAL readers never wait for the writer)."""
+def _sqlite_path(url: str) -> Path:
     path = make_url(url).database
     if not path or path == ":memory:" or path.startswith("file:"):
         raise ConfigError(
             f"ONETASK_DATABASE_URL={url!r}: SQLite needs a file path "
             "(sqlite+aiosqlite:////absolute/path/onetask.db)."
         )
-    database = Path(path)
+    return Path(path)
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
+    """An engine whose statements run on the event loop's thread (`sqlite_inline`).
+
+    The write engine has one connection: writers in this process queue for it on the
+    loop, in order, instead of polling SQLite's write lock; the read engine has as many
+    as concurrent requests need (WAL readers never wait for the writer)."""
+    database = _sqlite_path(url)
 
     async def connect() -> sqlite_inline.InlineConnection:
         return sqlite_inline.connect(database)
@@ -115,6 +130,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # off the loop: `WalCheckpointer`
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "reset")
