@@ -12,8 +12,10 @@
 5. counts lost frames, error messages, unexpected closes and failed handshakes.
 
 Plus commit-to-delivery latency with 100 subscribers at 100 changes/s (on SQLite, on
-PostgreSQL + Redis with 2 processes). The client is one process: uvloop, raw sockets, a
-minimal handshake and frame parser; its own CPU is reported.
+PostgreSQL + Redis with 2 processes). The connections are held by bench/load_client.c
+(one epoll loop in a process of its own, a few microseconds per delivery) or, with
+`--client python`, by this process (uvloop, raw sockets, a minimal handshake and frame
+parser); the client's CPU is reported.
 """
 
 from __future__ import annotations
@@ -88,15 +90,8 @@ class Tracker:
             while 47 < payload[j] < 58:
                 j += 1
             seq = int(payload[i:j])
-            self.message_bytes = len(payload)
             count = self.counts.get(seq, 0) + 1
-            self.counts[seq] = count
-            self.last_at[seq] = time.perf_counter()
-            self.last_wall[seq] = time.time()
-            if count == 1:
-                self.sample[seq] = payload
-            if count == self.target and self.waiter is not None and not self.waiter.done():
-                self.waiter.set_result(seq)
+            self.arrived(seq, count, time.perf_counter(), time.time(), payload)
         elif payload.startswith(b'{"type":"connected"'):
             self.connected += 1
             done = self.all_connected
@@ -104,6 +99,16 @@ class Tracker:
                 done.set_result(None)
         else:
             self.errors.append(payload[:200].decode(errors="replace"))
+
+    def arrived(self, seq: int, count: int, at: float, wall: float, payload: bytes) -> None:
+        """`count` subscribers have `seq` now; `at` is on `perf_counter`'s clock."""
+        self.message_bytes = len(payload)
+        self.counts[seq] = count
+        self.last_at[seq] = at
+        self.last_wall[seq] = wall
+        self.sample.setdefault(seq, payload)
+        if count == self.target and self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(seq)
 
 
 PONG_HEADER = bytes((0x8A, 0x80))  # masked pong; a zero mask key keeps the payload as is
@@ -201,6 +206,159 @@ async def open_sockets(
 
     await asyncio.gather(*(one() for _ in range(n)))
     return clients, failures
+
+
+class Load:
+    """The load client's connections: in this process (`PyLoad`) or in the C client's
+    (`CLoad`, the default where a C compiler is found)."""
+
+    kind = "python"
+
+    def __init__(self, port: int, path: str, tracker: Tracker) -> None:
+        self.port, self.path, self.tracker = port, path, tracker
+
+    async def start(self) -> None:
+        pass
+
+    async def open(self, n: int) -> int:
+        """Open n more connections; how many failed."""
+        raise NotImplementedError
+
+    def set_target(self, n: int) -> None:
+        """An event is complete once n subscribers have it."""
+        self.tracker.target = n
+
+    async def count_all(self) -> None:
+        """Bring `tracker.counts` up to date for incomplete events too."""
+
+    def pids(self) -> list[int]:
+        """Processes of the client other than this one."""
+        return []
+
+    async def close(self) -> None:
+        pass
+
+
+class PyLoad(Load):
+    def __init__(self, port: int, path: str, tracker: Tracker) -> None:
+        super().__init__(port, path, tracker)
+        self.clients: list[WsClient] = []
+
+    async def open(self, n: int) -> int:
+        clients, failures = await open_sockets(self.port, self.path, n, self.tracker)
+        self.clients += clients
+        return failures
+
+    async def close(self) -> None:
+        for c in self.clients:
+            if c.transport is not None:
+                c.transport.abort()
+
+
+C_CLIENT = ROOT / "bench" / "load_client.c"
+
+
+def c_client() -> Path | None:
+    """bench/load_client.c built into build/ (again when the source is newer), or None
+    without a C compiler."""
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if cc is None:
+        return None
+    binary = ROOT / "build" / "bench" / "load_client"
+    if not binary.exists() or binary.stat().st_mtime < C_CLIENT.stat().st_mtime:
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        partial = binary.with_suffix(f".{os.getpid()}")  # runs at once do not mix
+        subprocess.run([cc, "-O2", "-o", str(partial), str(C_CLIENT)], check=True)
+        partial.replace(binary)
+    return binary
+
+
+class CLoad(Load):
+    """bench/load_client.c over its stdin and stdout (the protocol is in its header)."""
+
+    kind = "c"
+
+    def __init__(self, port: int, path: str, tracker: Tracker, binary: Path) -> None:
+        super().__init__(port, path, tracker)
+        self.binary = binary
+        self.replies: asyncio.Queue[str] = asyncio.Queue()
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            str(self.binary),
+            str(self.port),
+            self.path,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=1 << 20,
+        )
+        self.reading = asyncio.create_task(self.read())
+
+    async def read(self) -> None:
+        assert self.process.stdout is not None
+        tracker = self.tracker
+        async for raw in self.process.stdout:
+            kind, _, rest = raw.decode().rstrip("\n").partition(" ")
+            if kind == "last":
+                seq, at, wall, payload = rest.split(" ", 3)
+                tracker.arrived(int(seq), tracker.target, float(at), float(wall), payload.encode())
+            elif kind == "close":
+                tracker.closes.append(int(rest))
+            elif kind == "error":
+                tracker.errors.append(rest)
+            else:  # "opened", "counts": answers
+                self.replies.put_nowait(raw.decode())
+
+    def send(self, command: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command.encode() + b"\n")
+
+    async def answer(self, kind: str) -> list[str]:
+        reply = (await asyncio.wait_for(self.replies.get(), 120)).split()
+        assert reply[0] == kind, reply
+        return reply[1:]
+
+    async def open(self, n: int) -> int:
+        self.send(f"open {n}")
+        ok, failed = map(int, await self.answer("opened"))
+        tracker = self.tracker
+        tracker.connected += ok
+        done = tracker.all_connected
+        if tracker.connected >= tracker.target and done is not None and not done.done():
+            done.set_result(None)
+        return failed
+
+    def set_target(self, n: int) -> None:
+        super().set_target(n)
+        self.send(f"target {n}")
+
+    async def count_all(self) -> None:
+        self.send("report")
+        for pair in await self.answer("counts"):
+            seq, count = pair.split(":")
+            self.tracker.counts[int(seq)] = int(count)
+
+    def pids(self) -> list[int]:
+        return [self.process.pid]
+
+    async def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()  # it exits, closing its sockets
+        try:
+            await asyncio.wait_for(self.process.wait(), 30)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+        await self.reading
+
+
+def make_load(kind: str, port: int, path: str, tracker: Tracker) -> Load:
+    binary = c_client() if kind != "python" else None
+    if kind == "c" and binary is None:
+        raise SystemExit("bench: --client c needs a C compiler (cc)")
+    if binary is None:
+        return PyLoad(port, path, tracker)
+    return CLoad(port, path, tracker, binary)
 
 
 def settle_heap() -> None:
@@ -407,16 +565,21 @@ def pct(values: list[float], q: float) -> float:
 
 
 class Meter:
-    """Server CPU (from /proc), client CPU (getrusage) and wall time over a window."""
+    """Server CPU (from /proc), client CPU (getrusage, and /proc for the C client) and
+    wall time over a window."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, load: Load | None = None) -> None:
         self.server = server
+        self.load_pids = load.pids() if load is not None else []
+
+    def client_cpu(self) -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime + cpu_seconds(self.load_pids)
 
     def __enter__(self) -> Meter:
         self.pids = self.server.pids()
         self.user0, self.system0 = cpu_times(self.pids)
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        self.client0 = usage.ru_utime + usage.ru_stime
+        self.client0 = self.client_cpu()
         self.t0 = time.perf_counter()
         return self
 
@@ -427,8 +590,7 @@ class Meter:
         # the wake-up of the client, both charged to the writer.
         self.kernel = system - self.system0
         self.cpu = user - self.user0 + self.kernel
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        self.client = usage.ru_utime + usage.ru_stime - self.client0
+        self.client = self.client_cpu() - self.client0
 
 
 async def trigger_cost(api: Api, server: Server, events: int) -> float:
@@ -440,14 +602,13 @@ async def trigger_cost(api: Api, server: Server, events: int) -> float:
     return m.cpu / events
 
 
-async def isolated(
-    api: Api, server: Server, tracker: Tracker, n: int, events: int
-) -> dict[str, Any]:
+async def isolated(api: Api, server: Server, load: Load, n: int, events: int) -> dict[str, Any]:
+    tracker = load.tracker
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     from_commit: list[float] = []
     timeouts = 0
-    with Meter(server) as m:
+    with Meter(server, load) as m:
         for _ in range(events):
             tracker.waiter = loop.create_future()
             sent = time.perf_counter()
@@ -475,8 +636,9 @@ async def isolated(
 
 
 async def sustained(
-    api: Api, server: Server, tracker: Tracker, n: int, events: int, in_flight: int = 4
+    api: Api, server: Server, load: Load, n: int, events: int, in_flight: int = 4
 ) -> dict[str, Any]:
+    tracker = load.tracker
     first_seq = max(tracker.counts, default=0) + 1
     expected = n * events
     loop = asyncio.get_running_loop()
@@ -486,7 +648,7 @@ async def sustained(
         async with gate:
             await api.trigger()
 
-    with Meter(server) as m:
+    with Meter(server, load) as m:
         await asyncio.gather(*(one() for _ in range(events)))
         deadline = loop.time() + 60
         while loop.time() < deadline:
@@ -494,6 +656,7 @@ async def sustained(
             if got >= expected:
                 break
             await asyncio.sleep(0.005)
+    await load.count_all()
     got = sum(tracker.counts.get(s, 0) for s in range(first_seq, first_seq + events))
     return {
         "events": events,
@@ -507,30 +670,36 @@ async def sustained(
 
 
 async def fanout_run(
-    kind: str, n: int, *, workers: int = 1, scaled: bool = False, smoke: bool = False
+    kind: str,
+    n: int,
+    *,
+    workers: int = 1,
+    scaled: bool = False,
+    smoke: bool = False,
+    client: str = "auto",
 ) -> dict[str, Any]:
     server = Server(kind, workers=workers, scaled=scaled)
     server.start(n)
     api = Api(server)
     tracker = Tracker()
-    clients: list[WsClient] = []
+    load: Load | None = None
     try:
         await api.setup()
+        load = make_load(client, server.port, api.ws_path, tracker)
+        await load.start()
         per_trigger = await trigger_cost(api, server, 10 if smoke else 40)
         await asyncio.sleep(0.5)
         rss0 = rss_bytes(server.pids())
-        tracker.target = n
+        load.set_target(n)
         tracker.all_connected = asyncio.get_running_loop().create_future()
         # Memory per idle connection is the RSS growth of the second half: the first half
         # also pays one-time costs (allocator arenas, caches, database pool).
         t0 = time.perf_counter()
         half = n // 2
-        clients, failures = await open_sockets(server.port, api.ws_path, half, tracker)
+        failures = await load.open(half)
         await asyncio.sleep(1.0)
         rss_half = rss_bytes(server.pids())
-        more, more_failures = await open_sockets(server.port, api.ws_path, n - half, tracker)
-        clients += more
-        failures += more_failures
+        failures += await load.open(n - half)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(tracker.all_connected, 60)
         connect_s = time.perf_counter() - t0
@@ -538,16 +707,18 @@ async def fanout_run(
         await asyncio.sleep(2.0)
         rss1 = rss_bytes(server.pids())
         # Refused or closed joins are counted as errors below; time the rest.
-        live = tracker.target = max(1, tracker.connected - len(tracker.closes))
+        live = max(1, tracker.connected - len(tracker.closes))
+        load.set_target(live)
         # Enough isolated events that p99 is not simply the slowest of a handful.
         events = 5 if smoke else max(40, min(100, 300_000 // n))
-        iso = await isolated(api, server, tracker, live, events)
+        iso = await isolated(api, server, load, live, events)
         net = iso["server_cpu_ms"] - per_trigger * 1000 * events
         iso["server_cpu_ms_per_1k_net"] = net / (live * events) * 1000
-        sus = await sustained(api, server, tracker, live, 10 if smoke else max(20, 300_000 // n))
+        sus = await sustained(api, server, load, live, 10 if smoke else max(20, 300_000 // n))
         lost = sum(max(0, live - c) for c in tracker.counts.values())
         return {
             "server": kind,
+            "client": load.kind,
             "workers": workers,
             "backend": "postgresql+redis"
             if scaled
@@ -568,27 +739,35 @@ async def fanout_run(
             "errors_sample": tracker.errors[:3],
         }
     finally:
-        for c in clients:
-            if c.transport is not None:
-                c.transport.abort()
+        if load is not None:
+            await load.close()
         await api.http.aclose()
         server.stop()
 
 
 async def commit_latency_run(
-    kind: str, *, scaled: bool, workers: int, subscribers: int, rate: float, seconds: float
+    kind: str,
+    *,
+    scaled: bool,
+    workers: int,
+    subscribers: int,
+    rate: float,
+    seconds: float,
+    client: str = "auto",
 ) -> dict[str, Any]:
     """Commit (the event's `updated_at`, taken just before commit) → last subscriber."""
     server = Server(kind, workers=workers, scaled=scaled)
     server.start(subscribers)
     api = Api(server)
     tracker = Tracker()
-    clients: list[WsClient] = []
+    load: Load | None = None
     try:
         await api.setup()
-        tracker.target = subscribers
+        load = make_load(client, server.port, api.ws_path, tracker)
+        await load.start()
+        load.set_target(subscribers)
         tracker.all_connected = asyncio.get_running_loop().create_future()
-        clients, _ = await open_sockets(server.port, api.ws_path, subscribers, tracker)
+        await load.open(subscribers)
         await asyncio.wait_for(tracker.all_connected, 60)
         # Steady state, not a cold start: a fresh server pays once for its first
         # database and Redis connections, prepared statements and compiled queries (on
@@ -611,7 +790,7 @@ async def commit_latency_run(
                 failed.append(str(exc).splitlines()[0])
 
         pending: set[asyncio.Task[None]] = set()
-        with Meter(server) as meter:
+        with Meter(server, load) as meter:
             start = loop.time()
             for i in range(total):
                 delay = start + i / rate - loop.time()
@@ -629,6 +808,7 @@ async def commit_latency_run(
             latencies.append(tracker.last_wall[seq] - committed_at(payload))
         return {
             "server": kind,
+            "client": load.kind,
             "backend": "postgresql+redis" if scaled else "sqlite+memory",
             "workers": workers,
             "subscribers": subscribers,
@@ -647,9 +827,8 @@ async def commit_latency_run(
             "client_cores": meter.client / meter.wall,
         }
     finally:
-        for c in clients:
-            if c.transport is not None:
-                c.transport.abort()
+        if load is not None:
+            await load.close()
         await api.http.aclose()
         server.stop()
 
@@ -855,7 +1034,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         group: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
         for _ in range(repeats):
             for kind in kinds:
-                run = await fanout_run(kind, n, smoke=args.smoke)
+                run = await fanout_run(kind, n, smoke=args.smoke, client=args.client)
                 group[kind].append(run)
                 iso = run["isolated"]
                 print(
@@ -870,7 +1049,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         results["fanout"][str(n)] = group
     if args.scaled and not args.smoke:
         for n in args.scaled_n:
-            run = await fanout_run("onetask", n, workers=2, scaled=True)
+            run = await fanout_run("onetask", n, workers=2, scaled=True, client=args.client)
             results["scaled"].append(run)
             print(f"  scaled N={n} {run['isolated']}", file=sys.stderr, flush=True)
     rate, seconds = (50.0, 2.0) if args.smoke else (100.0, args.commit_seconds)
@@ -884,6 +1063,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 subscribers=100,
                 rate=rate,
                 seconds=seconds,
+                client=args.client,
             )
             results["commit_latency"].append(run)
             print(f"  commit latency {run}", file=sys.stderr, flush=True)
@@ -900,6 +1080,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--no-floor", dest="floor", action="store_false", help="skip the bare-write floor server"
+    )
+    parser.add_argument(
+        "--client",
+        choices=("auto", "c", "python"),
+        default="auto",
+        help="load client: bench/load_client.c (built with cc; auto: if cc is found) or the "
+        "Python one in this process",
     )
     parser.add_argument("--scaled-n", type=int, nargs="+", default=[5000])
     parser.add_argument("--commit-seconds", type=float, default=10.0)

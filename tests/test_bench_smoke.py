@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_bench_smoke_completes_and_reports_numbers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", ["auto", "python"])
+def test_bench_smoke_completes_and_reports_numbers(tmp_path: Path, client: str) -> None:
+    """With the C load client (built on first use where `cc` is found) and the Python one."""
     done = subprocess.run(
-        [str(ROOT / "bench" / "run"), "--smoke", "--out", str(tmp_path)],
+        [str(ROOT / "bench" / "run"), "--smoke", "--client", client, "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=110,
@@ -26,8 +31,10 @@ def test_bench_smoke_completes_and_reports_numbers(tmp_path: Path) -> None:
         assert f"| {bound}" in done.stdout
     [result_file] = tmp_path.glob("*.json")
     results = json.loads(result_file.read_text())
+    expected_client = "python" if client == "python" or not shutil.which("cc") else "c"
     for kind in ("onetask", "baseline", "floor"):
         [run] = results["fanout"]["100"][kind]
+        assert run["client"] == expected_client
         assert run["connected"] == 100
         assert run["lost"] == 0
         numbers = [
