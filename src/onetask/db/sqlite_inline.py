@@ -181,11 +181,11 @@ class WalCheckpointer:
     pages: here the write connection, on the event loop, every one to two seconds under
     load, for 4-7 ms in which no socket is written and no request goes on (the p99 of
     commit-to-delivery at 100 changes/s, median of 11 interleaved runs of `bench/`: 8.7 ms
-    with it, 6.2 ms with this instead). The app's
-    connections turn it off (`wal_autocheckpoint=0`, see `onetask.db.engine`) and this
-    runs PASSIVE checkpoints instead, which never wait for or block a reader or a writer;
-    `sqlite3` lets go of the GIL while it copies. The WAL is reused from its start by the
-    first commit after a checkpoint that copied all of it, as before."""
+    with it, 6.2 ms with this instead). The app's connections turn it off
+    (`wal_autocheckpoint=0`, see `onetask.db.engine`) and this runs PASSIVE checkpoints
+    instead, which never wait for or block a reader or a writer; `sqlite3` lets go of the
+    GIL while it copies. The WAL is reused from its start by the first commit after a
+    checkpoint that copied all of it, as before."""
 
     def __init__(self, path: Path, every_s: float = CHECKPOINT_EVERY_S) -> None:
         self.path = path
