@@ -135,7 +135,7 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     await relay.start()
     await focus_live.start()
     await focus_scheduler.start()
-    database.start()
+    database.start(metrics.wal_checkpointed)
     try:
         yield
     finally:

@@ -13,6 +13,7 @@ QUEUE_DROPS = "onetask_ws_queue_drops_total"
 QUEUE_DROPS_HELP = "Frames discarded because their connection fell behind (it is closed with 4508)"
 EVENTS_PUBLISHED = "onetask_events_published_total"
 GC_FROZEN = "onetask_gc_frozen_objects"
+WAL_CHECKPOINT_FAILURES = "onetask_sqlite_wal_checkpoint_failures_total"
 
 _BUCKETS = (
     0.0001,
@@ -63,6 +64,7 @@ class Metrics:
             SLOW_CONSUMER_CLOSES: ("Connections closed with 4508 because they fell behind", 0),
             QUEUE_DROPS: (QUEUE_DROPS_HELP, 0),
             EVENTS_PUBLISHED: ("Events published", 0),
+            WAL_CHECKPOINT_FAILURES: ("SQLite WAL checkpoints that failed (embedded mode)", 0),
         }
         self.gauges: dict[str, tuple[str, float]] = {
             CONNECTIONS: ("Open WebSocket connections", 0),
@@ -79,6 +81,17 @@ class Metrics:
             "onetask_gc_pause_seconds",
             "Time the event loop stood still in one run of the cyclic garbage collector",
         )
+        self.wal_checkpoint = Histogram(
+            "onetask_sqlite_wal_checkpoint_seconds",
+            "Time one background checkpoint took to copy SQLite's WAL into the database "
+            "(embedded mode; on a thread, not the event loop)",
+        )
+
+    def wal_checkpointed(self, seconds: float, failed: bool) -> None:
+        if failed:
+            self.inc(WAL_CHECKPOINT_FAILURES, "")
+        else:
+            self.wal_checkpoint.observe(seconds)
 
     def inc(self, name: str, help: str, by: int = 1) -> None:
         _, value = self.counters.get(name, (help, 0))
@@ -93,5 +106,6 @@ class Metrics:
             lines += [f"# HELP {name} {help}", f"# TYPE {name} counter", f"{name} {value}"]
         for name, (help, gauge) in sorted(self.gauges.items()):
             lines += [f"# HELP {name} {help}", f"# TYPE {name} gauge", f"{name} {gauge}"]
-        lines += self.outbox_lag.render() + self.fanout.render() + self.gc_pause.render()
+        for histogram in (self.outbox_lag, self.fanout, self.gc_pause, self.wal_checkpoint):
+            lines += histogram.render()
         return "\n".join(lines) + "\n"

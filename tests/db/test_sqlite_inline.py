@@ -5,6 +5,7 @@ SQLite's busy timeout did, and must queue this process's writers in order."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator
@@ -127,7 +128,8 @@ async def test_the_wal_is_copied_back_by_a_thread_not_by_commits_on_the_loop(
     assert grown > 300 * 8000
 
     database.checkpointer.every_s = 0.01
-    database.start()
+    done: list[tuple[float, bool]] = []
+    database.start(lambda seconds, failed: done.append((seconds, failed)))
     for _ in range(500):
         if database.checkpointer.checkpoints >= 2:
             break
@@ -138,3 +140,40 @@ async def test_the_wal_is_copied_back_by_a_thread_not_by_commits_on_the_loop(
         await asyncio.sleep(0)
     assert os.stat(wal).st_size <= grown  # not twice as long
     assert len(await values(database)) == 600
+    assert done and not any(failed for _, failed in done)
+
+
+async def test_failing_checkpoints_are_counted_logged_once_and_retried(
+    database: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="onetask")
+    checkpointer = database.checkpointer
+    assert checkpointer is not None
+    real = checkpointer._checkpoint
+    broken = True
+
+    def checkpoint(conn: sqlite3.Connection) -> None:
+        if broken:
+            raise sqlite3.OperationalError("database or disk is full")
+        real(conn)
+
+    monkeypatch.setattr(checkpointer, "_checkpoint", checkpoint)
+    checkpointer.every_s = 0.01
+    done: list[bool] = []
+    database.start(lambda _, failed: done.append(failed))
+    for _ in range(500):
+        if len(done) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    broken = False
+    for _ in range(500):
+        if not done[-1]:
+            break
+        await asyncio.sleep(0.01)
+    assert done[:3] == [True, True, True] and done[-1] is False
+    warnings = [r.getMessage() for r in caplog.records if "WAL checkpoints" in r.getMessage()]
+    assert warnings == [
+        "WAL checkpoints are failing: database or disk is full",
+        "WAL checkpoints work again",
+    ]
+    await write(database, "after")  # the database itself was never in the way

@@ -106,3 +106,5 @@ async def test_served_process_keeps_its_startup_heap_out_of_the_collector(server
     assert sample(text, "onetask_gc_frozen_objects") > 50_000
     assert sample(text, "onetask_gc_pause_seconds_count") >= 0
     assert 'onetask_gc_pause_seconds_bucket{le="0.01"}' in text
+    assert sample(text, "onetask_sqlite_wal_checkpoint_seconds_count") >= 0
+    assert sample(text, "onetask_sqlite_wal_checkpoint_failures_total") == 0

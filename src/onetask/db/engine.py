@@ -50,11 +50,11 @@ class Database:
             sqlite_inline.WalCheckpointer(_sqlite_path(url)) if self.is_sqlite else None
         )
 
-    def start(self) -> None:
+    def start(self, on_checkpoint: sqlite_inline.OnCheckpoint | None = None) -> None:
         """Start copying SQLite's WAL into the database file in the background; until
         this runs, the WAL only grows (the last connection to close copies it)."""
         if self.checkpointer is not None:
-            self.checkpointer.start()
+            self.checkpointer.start(on_checkpoint)
 
     async def dispose(self) -> None:
         if self.checkpointer is not None:

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -172,6 +173,7 @@ def connect(path: Path) -> InlineConnection:
 
 
 CHECKPOINT_EVERY_S = 1.0
+OnCheckpoint = Callable[[float, bool], None]
 
 
 class WalCheckpointer:
@@ -193,8 +195,11 @@ class WalCheckpointer:
         self.checkpoints = 0
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._on_checkpoint: OnCheckpoint | None = None
 
-    def start(self) -> None:
+    def start(self, on_checkpoint: OnCheckpoint | None = None) -> None:
+        """`on_checkpoint(seconds, failed)` is called on the loop after each one."""
+        self._on_checkpoint = on_checkpoint
         self._task = asyncio.create_task(self._run(), name="sqlite-wal-checkpointer")
 
     async def stop(self) -> None:
@@ -206,14 +211,24 @@ class WalCheckpointer:
 
     async def _run(self) -> None:
         conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        failing = False
         try:
             while not self._stopping.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.every_s)
+                started = time.perf_counter()
                 try:
                     await asyncio.to_thread(self._checkpoint, conn)
-                except sqlite3.Error as exc:  # a backup or `db upgrade` held it: next time
-                    log.warning("WAL checkpoint failed: %s", exc)
+                except sqlite3.Error as exc:  # a full disk, say: tried again a second later
+                    if not failing:
+                        log.warning("WAL checkpoints are failing: %s", exc)
+                    failing = True
+                else:
+                    if failing:
+                        log.info("WAL checkpoints work again")
+                    failing = False
+                if self._on_checkpoint is not None:
+                    self._on_checkpoint(time.perf_counter() - started, failing)
         finally:
             conn.close()
 
