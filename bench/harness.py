@@ -93,12 +93,16 @@ class Tracker:
             count = self.counts.get(seq, 0) + 1
             self.arrived(seq, count, time.perf_counter(), time.time(), payload)
         elif payload.startswith(b'{"type":"connected"'):
-            self.connected += 1
-            done = self.all_connected
-            if self.connected == self.target and done is not None and not done.done():
-                done.set_result(None)
+            self.joined(1)
         else:
             self.errors.append(payload[:200].decode(errors="replace"))
+
+    def joined(self, n: int) -> None:
+        """n more subscribers got their `connected` message."""
+        self.connected += n
+        done = self.all_connected
+        if self.connected >= self.target and done is not None and not done.done():
+            done.set_result(None)
 
     def arrived(self, seq: int, count: int, at: float, wall: float, payload: bytes) -> None:
         """`count` subscribers have `seq` now; `at` is on `perf_counter`'s clock."""
@@ -321,11 +325,7 @@ class CLoad(Load):
     async def open(self, n: int) -> int:
         self.send(f"open {n}")
         ok, failed = map(int, await self.answer("opened"))
-        tracker = self.tracker
-        tracker.connected += ok
-        done = tracker.all_connected
-        if tracker.connected >= tracker.target and done is not None and not done.done():
-            done.set_result(None)
+        self.tracker.joined(ok)
         return failed
 
     def set_target(self, n: int) -> None:
@@ -352,13 +352,14 @@ class CLoad(Load):
         await self.reading
 
 
-def make_load(kind: str, port: int, path: str, tracker: Tracker) -> Load:
+async def start_load(kind: str, port: int, path: str, tracker: Tracker) -> Load:
+    """The load client `--client` names ("auto": the C one if it can be built), started."""
     binary = c_client() if kind != "python" else None
     if kind == "c" and binary is None:
         raise SystemExit("bench: --client c needs a C compiler (cc)")
-    if binary is None:
-        return PyLoad(port, path, tracker)
-    return CLoad(port, path, tracker, binary)
+    load = PyLoad(port, path, tracker) if binary is None else CLoad(port, path, tracker, binary)
+    await load.start()
+    return load
 
 
 def settle_heap() -> None:
@@ -685,8 +686,7 @@ async def fanout_run(
     load: Load | None = None
     try:
         await api.setup()
-        load = make_load(client, server.port, api.ws_path, tracker)
-        await load.start()
+        load = await start_load(client, server.port, api.ws_path, tracker)
         per_trigger = await trigger_cost(api, server, 10 if smoke else 40)
         await asyncio.sleep(0.5)
         rss0 = rss_bytes(server.pids())
@@ -763,8 +763,7 @@ async def commit_latency_run(
     load: Load | None = None
     try:
         await api.setup()
-        load = make_load(client, server.port, api.ws_path, tracker)
-        await load.start()
+        load = await start_load(client, server.port, api.ws_path, tracker)
         load.set_target(subscribers)
         tracker.all_connected = asyncio.get_running_loop().create_future()
         await load.open(subscribers)
