@@ -125,7 +125,7 @@ async def _append_postgresql(
             params["tails"].append(event.tail)
             params["finals"].append(event.final)
     last: dict[str, int] = {}
-    for channel, seq in (await session.execute(_APPEND_POSTGRESQL, params)).tuples():
+    for channel, seq in await session.execute(_APPEND_POSTGRESQL, params):
         last[channel] = max(seq, last.get(channel, 0))
     return _numbered(groups, last)
 
@@ -144,7 +144,7 @@ async def _append_sqlite(
             params[f"channel_{i}"] = channel
             params[f"count_{i}"] = len(events)
         result = await session.execute(_advance_heads_sqlite(len(batch)), params)
-        for channel, seq in result.tuples():
+        for channel, seq in result:
             last[channel] = seq
     committed = _numbered(groups, last)
     rows = [
