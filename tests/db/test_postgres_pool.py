@@ -4,6 +4,7 @@ hot one costs no extra round trip."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -76,3 +77,28 @@ async def test_a_hot_connection_is_not_pinged_and_a_dead_one_fails_once(
             assert await backend_pid(database) != first
     assert failed.value.connection_invalidated
     assert await backend_pid(database) != first
+
+
+async def test_a_burst_past_the_pool_waits_and_the_pool_keeps_its_connections(
+    tmp_path: Path,
+) -> None:
+    """Connections opened for a burst stay open for the next one, and a burst bigger than
+    the pool waits for them rather than opening more (each new one costs the event loop
+    a few milliseconds of CPU, and PostgreSQL a backend)."""
+    database = Database(make_settings(tmp_path, database_pool_size=4))
+    opened: list[object] = []
+    event.listen(database.read_engine.sync_engine, "connect", lambda *_: opened.append(1))
+
+    async def hold() -> int:
+        async with database.session(write=False) as session:
+            pid = (await session.execute(text("SELECT pg_backend_pid(), pg_sleep(0.05)"))).one()
+            return int(pid[0])
+
+    try:
+        first = set(await asyncio.gather(*(hold() for _ in range(6))))
+        assert len(first) == len(opened) == 4  # six sessions, four connections
+        second = set(await asyncio.gather(*(hold() for _ in range(6))))
+        assert second == first  # the same four: none closed, none opened
+        assert len(opened) == 4
+    finally:
+        await database.dispose()

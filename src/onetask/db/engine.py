@@ -38,7 +38,7 @@ class Database:
             self.read_engine = _sqlite_engine(url, immediate=False)
             self.write_engine = _sqlite_engine(url, immediate=True)
         else:
-            self.read_engine = _postgres_engine(url)
+            self.read_engine = _postgres_engine(url, settings.database_pool_size)
             self.write_engine = self.read_engine
         # Callbacks that lower layers look up by name after commit (e.g. the outbox
         # hands committed events to the relay); filled in by the application.
@@ -67,15 +67,22 @@ class Database:
         return (self.writes if write else self.reads)()
 
 
-def _postgres_engine(url: str) -> AsyncEngine:
-    """A pooled engine that pings a connection before use only if it has been idle.
+def _postgres_engine(url: str, pool_size: int) -> AsyncEngine:
+    """A pooled engine that keeps every connection it opens, and pings one before use
+    only if it has been idle.
+
+    No overflow: the pool's overflow connections are closed as soon as they are given
+    back, so every burst past the pool's size opened them again, each one about 4 ms of
+    CPU on the event loop here (and a backend started by PostgreSQL), just when the
+    process was busiest. A request beyond `pool_size` waits for a connection instead,
+    and gets 503 after `pool_timeout`.
 
     `pool_pre_ping` would add a round trip to every request (about 1 ms and a third of a
     millisecond of CPU per request here); a connection that was used less than
     `PING_IF_IDLE_S` ago is known to be alive. One that died while busy (the server
     restarted under load) fails its statement, which invalidates the pool, and the
     request gets 503 (see `onetask.errors`)."""
-    engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_timeout=5)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=5)
 
     @event.listens_for(engine.sync_engine, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
