@@ -1,5 +1,5 @@
 """One heartbeat timer per loop pings every socket once per interval, spreads sockets
-over the interval, and stops when no socket is left.
+over the interval, and stops when no socket is left; the write flow-control flag.
 
 That a silent peer is dropped and an answering one kept is tested against a real server:
 `e2e/test_close_codes.py::test_a_peer_that_stops_answering_pings_is_dropped`."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from onetask.realtime.transport import Heartbeat
+from onetask.realtime.transport import Heartbeat, _Flag
 
 INTERVAL = 0.2
 
@@ -50,3 +50,21 @@ async def test_sockets_that_join_at_different_times_are_pinged_at_different_time
     assert early.pings and late.pings
     offset = (late.pings[0][0] - early.pings[0][0]) % INTERVAL
     assert INTERVAL * 0.3 <= offset <= INTERVAL * 0.7, offset
+
+
+async def test_a_paused_socket_holds_its_senders_until_it_is_writable_again() -> None:
+    """`_Flag`, uvicorn's `writable` event on OneTask's protocol: `send` waits on it while
+    the transport is paused (`pause_writing` clears it, `resume_writing` and
+    `connection_lost` set it)."""
+    writable = _Flag()
+    await asyncio.wait_for(writable.wait(), 1)  # writable from the start
+    writable.clear()
+    senders = [asyncio.create_task(writable.wait()) for _ in range(2)]
+    gone = asyncio.create_task(writable.wait())
+    await asyncio.sleep(0.01)
+    assert not any(s.done() for s in [*senders, gone])
+    gone.cancel()  # a sender whose task was cancelled meanwhile
+    writable.set()
+    await asyncio.wait_for(asyncio.gather(*senders), 1)
+    assert writable.is_set()
+    await asyncio.wait_for(writable.wait(), 1)

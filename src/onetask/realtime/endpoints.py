@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from onetask.auth import repository as users
 from onetask.auth.tokens import InvalidToken, decode_access_token
@@ -103,26 +103,30 @@ _DIRECT_ROUTES: list[tuple[re.Pattern[str], Callable[..., Awaitable[None]]]] = [
 ]
 
 
-class DirectSockets:
-    """Serve the three WebSocket routes from the top of the middleware stack.
+async def serve_directly(app: Any, scope: Scope, receive: Receive, send: Send) -> bool:
+    """Serve a WebSocket for one of the three routes, if `scope` is one; see `OneTaskAPI`.
 
-    A live socket parks one coroutine for hours; entered through the router, that
-    coroutine holds the whole framework call chain (exception middleware, routing,
+    A live socket parks one coroutine for hours; entered through the framework, that
+    coroutine holds the whole call chain (FastAPI's and Starlette's middleware, routing,
     dependency exit stacks) per connection. Entered here it holds only its own frames.
     The routes stay declared on `router` for the documentation and the contract tests.
     """
+    route = _direct_route(scope["path"])
+    if route is None:
+        return False
+    endpoint, args = route
+    scope["app"] = app  # as Starlette sets it: endpoints read `websocket.app.state`
+    await endpoint(WebSocket(scope, receive, send), *args)
+    return True
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            for pattern, endpoint in _DIRECT_ROUTES:
-                found = pattern.match(scope["path"])
-                if found:
-                    await endpoint(WebSocket(scope, receive, send), *found.groups())
-                    return
-        await self.app(scope, receive, send)
+def _direct_route(path: str) -> tuple[Callable[..., Awaitable[None]], tuple[str, ...]] | None:
+    """The endpoint and its arguments (not the match, which the socket would keep)."""
+    for pattern, endpoint in _DIRECT_ROUTES:
+        found = pattern.match(path)
+        if found:
+            return endpoint, found.groups()
+    return None
 
 
 def parse_id(raw: str, what: str) -> int:
