@@ -27,7 +27,7 @@ from onetask.events.outbox import EVENTS_COMMITTED
 from onetask.focus.router import router as focus_router
 from onetask.focus.scheduler import FocusScheduler
 from onetask.logs import install_redaction
-from onetask.metrics import Metrics
+from onetask.metrics import LoopLag, Metrics
 from onetask.notifications.router import router as notifications_router
 from onetask.realtime.broker import create_broker
 from onetask.realtime.endpoints import router as ws_router
@@ -147,9 +147,12 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     await focus_live.start()
     await focus_scheduler.start()
     database.start(metrics.wal_checkpointed)
+    loop_lag = LoopLag(metrics.loop_lag)
+    loop_lag.start()
     try:
         yield
     finally:
+        loop_lag.stop()
         await focus_scheduler.stop()
         await hub.stop()
         await focus_live.stop()

@@ -1,5 +1,6 @@
 """/metrics on a real server follows real activity: connections, frames sent, outbox lag,
-fan-out time, and the queue drops and 4508 closes of a client that stops reading."""
+fan-out time, event-loop lag, and the queue drops and 4508 closes of a client that stops
+reading."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ async def test_metrics_follow_connections_deliveries_and_lag(server: Server) -> 
         assert sample(after, "onetask_fanout_seconds_count") > sample(
             before, "onetask_fanout_seconds_count"
         )
+        assert sample(after, "onetask_event_loop_lag_seconds_count") >= 1  # ticking
         # The relay records the lag when the broker acknowledges the publish, which may
         # come after the subscribers got the event (Redis answers both at once).
         lag = "onetask_outbox_lag_seconds_count"
