@@ -19,9 +19,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".onetask")
     database_url: str | None = None
-    broker_url: str = "memory://"
     # PostgreSQL connections per process, opened as needed and then kept (no overflow).
     database_pool_size: int = Field(default=20, ge=1, le=1000)
+    broker_url: str = "memory://"
     broker_namespace: str = Field(default="onetask", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     secret_key: str | None = Field(default=None, repr=False)
 

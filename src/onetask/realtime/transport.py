@@ -85,8 +85,8 @@ class _Inbox:
 
 class _Flag:
     """What uvicorn needs of its `asyncio.Event` for write flow control (`writable`), in
-    a fraction of the memory: an event holds a deque (600 bytes) for its waiters; one
-    socket's sends have at most one waiting at a time, and this holds a list of them."""
+    a fraction of the memory: an event holds a deque (600 bytes) for its waiters from
+    the start; this makes a list of them only while the socket is paused."""
 
     __slots__ = ("_set", "_waiters")
 
@@ -221,9 +221,9 @@ class OneTaskWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         if not self.close_sent:  # upgrade accepted; the ASGI task has not run yet
             self.scope["extensions"][EXTENSION] = {"writer": self}
-        # Neither is needed once the scope is built and the upgrade answered, but the
-        # request stays referenced for the socket's life (a local of websockets' parser,
-        # a generator suspended between frames): empty it, 2 KiB of header strings.
+        # The request is not needed once the scope is built and the upgrade answered,
+        # but it stays referenced for the socket's life (a local of websockets' parser, a
+        # generator suspended between frames): empty it, 2 KiB of header strings.
         self.request = None  # type: ignore[assignment]
         event.headers.clear()
         event.path = ""
