@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -42,14 +42,21 @@ FLAGS = [
 ]
 
 
+def skip_outside_ci(message: str) -> NoReturn:
+    """Skip a test whose prerequisite is missing; under CI, where nothing may be skipped,
+    fail it instead."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def require_chromium() -> str:
     """The browser's path; without one, fail under CI (never skip there), else skip."""
     if Path(CHROMIUM).exists():
         return CHROMIUM
-    message = f"{CHROMIUM} is missing: run scripts/install-browser (Debian's chromium package)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message)
-    pytest.skip(message)
+    skip_outside_ci(
+        f"{CHROMIUM} is missing: run scripts/install-browser (Debian's chromium package)"
+    )
 
 
 class JsError(AssertionError):
