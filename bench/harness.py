@@ -1085,6 +1085,85 @@ def least_possible(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def targets(results: dict[str, Any]) -> list[str]:
+    """Issue 7's targets, each met or not in this run, with the bound that explains a miss.
+
+    Only what the run measured is judged: a smoke run (N = 100, 50 changes/s) meets none
+    of the conditions and gets no verdicts."""
+    fanout = results["fanout"]
+    lines = []
+    for n in ("1000", "5000"):
+        group = fanout.get(n, {})
+        if not (group.get("onetask") and group.get("baseline")):
+            continue
+        baseline = median_of(group["baseline"], isolated_cpu)
+        if not baseline:
+            continue
+        ratio = median_of(group["onetask"], isolated_cpu) / baseline
+        line = (
+            f"- server CPU per delivery, isolated events, at most 0.5x the baseline's at "
+            f"N={n}: {ratio:.3f} -> {'met' if ratio <= 0.5 else 'NOT met'}"
+        )
+        if ratio > 0.5 and group.get("floor"):
+            floor = group["floor"]
+            fanout_cpu = median_of(floor, isolated_cpu)
+            bounds = (
+                ("least possible", fanout_cpu + trigger(group["onetask"], n)),
+                ("floor + bare FastAPI endpoint", fanout_cpu + trigger(group["baseline"], n)),
+                ("kernel alone", median_of(floor, isolated_kernel)),
+            )
+            line += " (" + ", ".join(f"{k} {v / baseline:.2f}" for k, v in bounds) + ")"
+        lines.append(line)
+    group = fanout.get("5000", {})
+    if group.get("onetask"):
+        p99 = median_of(group["onetask"], lambda r: r["isolated"]["last_subscriber_p99_ms"])
+        line = (
+            f"- last of 5,000 subscribers at p99 within 50 ms: {p99:.1f} ms -> "
+            f"{'met' if p99 <= 50 else 'NOT met'}"
+        )
+        if group.get("floor"):
+            floor_p99 = median_of(group["floor"], lambda r: r["isolated"]["last_subscriber_p99_ms"])
+            line += f" (the floor: {floor_p99:.1f} ms)"
+        lines.append(line)
+    memory = {
+        n: median_of(group["onetask"], lambda r: r["kib_per_idle_connection"])
+        for n, group in sorted(fanout.items(), key=lambda kv: int(kv[0]))
+        if int(n) >= 1000 and group.get("onetask")
+    }
+    if memory:
+        worst = max(memory.values())
+        sizes = ", ".join(f"{v:.1f} at N={n}" for n, v in memory.items())
+        lines.append(
+            f"- at most 20 KiB per idle connection: {sizes} -> "
+            f"{'met' if worst <= 20 else 'NOT met'}"
+        )
+    big = fanout.get("10000", {}).get("onetask", [])
+    if big:
+        bad = sum(
+            r["lost"] + r["error_messages"] + r["closes"] + r["connect_failures"] for r in big
+        )
+        short = sum(max(0, r["n"] - r["connected"]) for r in big)
+        lines.append(
+            f"- 10,000 connections on one process, no errors, nothing lost: {len(big)} run(s), "
+            f"{bad} lost/errors/closes/failed connects, {short} not connected -> "
+            f"{'met' if bad == 0 and short == 0 else 'NOT met'}"
+        )
+    latency = [
+        r
+        for r in results.get("commit_latency", [])
+        if r["subscribers"] == 100 and r["rate_per_s"] == 100
+    ]
+    for backend, workers in sorted({(r["backend"], r["workers"]) for r in latency}):
+        runs = [r for r in latency if (r["backend"], r["workers"]) == (backend, workers)]
+        p99s = [r["commit_to_last_p99_ms"] for r in runs]
+        lines.append(
+            f"- commit to delivery p99 within 10 ms, 100 subscribers at 100 changes/s, "
+            f"{backend} x{workers}: {' / '.join(f'{v:.1f}' for v in p99s)} ms -> "
+            f"{'met' if max(p99s) <= 10 else 'NOT met'}"
+        )
+    return lines
+
+
 async def ensure_scaled_backends() -> None:
     """Create the bench's PostgreSQL database if it is missing; fail early, and say what
     to do, if PostgreSQL or Redis does not answer."""
@@ -1190,6 +1269,7 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     results = uvloop.run(main_async(args))
     results["table"] = table(results)
+    results["targets"] = targets(results)
     args.out.mkdir(parents=True, exist_ok=True)
     path = (
         args.out
@@ -1197,6 +1277,8 @@ def main() -> int:
     )
     path.write_text(json.dumps(results, indent=2, default=str))
     print(results["table"])
+    if results["targets"]:
+        print("\nTargets (issue 7), in this run:\n" + "\n".join(results["targets"]))
     print(f"\nresults: {path}")
     return 0
 
