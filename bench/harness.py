@@ -675,9 +675,8 @@ async def trigger_cost(api: Api, server: Server, events: int, pause_s: float = 0
 
     Back to back (`pause_s=0`), each change runs with the caches warm from the one before.
     Paced as the isolated events are (`PAUSE_S`), each runs cold: on the bench's VM the
-    same request then takes two to three times the CPU (OneTask's PATCH in process, timed
-    with `time.thread_time`: 1.4 ms back to back, 4.0 ms after a 30 ms sleep; the
-    baseline's bare endpoint 0.09 and 0.75 ms). The isolated events pay the paced cost."""
+    same request then takes two to three times the CPU (`bench/rest_cost.py --pause-ms
+    30` shows it in process). The isolated events pay the paced cost."""
     for _ in range(5):
         await api.trigger()
     with Meter(server) as m:

@@ -5,6 +5,8 @@ SQL on SQLite, outbox, commit) with raw ASGI calls, and, in the same run, the ba
 bare PATCH endpoint (`bench/baseline_app.py`). Two measures:
 
     bench/rest_cost.py                  CPU µs per request (min of 5 rounds; noisy)
+    bench/rest_cost.py --pause-ms 30    CPU µs per request when each comes alone, after
+                                        a pause (as the bench's isolated events do)
     bench/rest_cost.py --instructions   instructions per request, counted by callgrind
                                         (repeatable to a fraction of a percent whatever
                                         else the machine does; about 2 minutes)
@@ -145,7 +147,7 @@ class Counter:
         return int(totals.group(1))
 
 
-async def measure(call: Call, requests: int, counter: Counter | None) -> float:
+async def measure(call: Call, requests: int, counter: Counter | None, pause_s: float) -> float:
     for _ in range(100):  # warm: caches, compiled statements, pools
         await call()
     if counter is not None:
@@ -153,6 +155,16 @@ async def measure(call: Call, requests: int, counter: Counter | None) -> float:
         for _ in range(requests):
             await call()
         return counter.read() / requests
+    if pause_s:
+        # Each request alone: the loop idles (or runs the app's background work) for the
+        # pause, then the request's own CPU is timed, on this thread only.
+        spent = 0
+        for _ in range(requests):
+            await asyncio.sleep(pause_s)
+            started = time.thread_time_ns()
+            await call()
+            spent += time.thread_time_ns() - started
+        return spent / requests / 1000
     rounds = []
     for _ in range(5):
         started = time.process_time()
@@ -162,7 +174,9 @@ async def measure(call: Call, requests: int, counter: Counter | None) -> float:
     return min(rounds)
 
 
-async def run(requests: int, counter: Counter | None) -> dict[str, dict[str, float]]:
+async def run(
+    requests: int, counter: Counter | None, pause_s: float = 0.0
+) -> dict[str, dict[str, float]]:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-rest-"))
     os.environ["ONETASK_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("ONETASK_SECRET_KEY", "bench-secret-key-0123456789abcdef0123456789")
@@ -176,9 +190,12 @@ async def run(requests: int, counter: Counter | None) -> dict[str, dict[str, flo
         app = create_app()
         async with app.router.lifespan_context(app):
             for name, call in (await onetask_calls(app)).items():
-                results.setdefault(name, {})["onetask"] = await measure(call, requests, counter)
+                cost = await measure(call, requests, counter, pause_s)
+                results.setdefault(name, {})["onetask"] = cost
         for name, call in baseline_calls(baseline).items():
-            results.setdefault(name, {})["baseline"] = await measure(call, requests, counter)
+            results.setdefault(name, {})["baseline"] = await measure(
+                call, requests, counter, pause_s
+            )
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     return results
@@ -187,9 +204,17 @@ async def run(requests: int, counter: Counter | None) -> dict[str, dict[str, flo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instructions", action="store_true", help="count with callgrind")
+    parser.add_argument(
+        "--pause-ms",
+        type=float,
+        default=0.0,
+        help="time each request alone, after this pause (caches go cold meanwhile)",
+    )
     parser.add_argument("--requests", type=int, default=None)
     parser.add_argument("--callgrind-out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.instructions and args.pause_ms:
+        parser.error("--pause-ms times requests; --instructions counts them, paused or not")
     if args.instructions and args.callgrind_out is None:  # run again under callgrind
         if shutil.which("valgrind") is None:
             print("--instructions needs valgrind (apt install valgrind)", file=sys.stderr)
@@ -205,9 +230,11 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     counter = Counter(args.callgrind_out) if args.callgrind_out else None
     requests = args.requests or (100 if counter else 300)
-    results = asyncio.run(run(requests, counter))
-    unit = "instructions" if counter else "CPU µs"
-    print(f"{'request':<20} {'OneTask':>14} {'baseline':>14}   ({unit} per request)")
+    results = asyncio.run(run(requests, counter, args.pause_ms / 1000))
+    what = f"{'instructions' if counter else 'CPU µs'} per request"
+    if args.pause_ms:
+        what += f", each after a {args.pause_ms:g} ms pause"
+    print(f"{'request':<20} {'OneTask':>14} {'baseline':>14}   ({what})")
     for name, row in results.items():
         ours, theirs = row.get("onetask"), row.get("baseline")
         fmt = "{:>14,.0f}"

@@ -51,9 +51,10 @@ def test_bench_smoke_completes_and_reports_numbers(tmp_path: Path, client: str) 
     assert latency["complete_events"] > 0
 
 
-def test_rest_cost_runs_both_apps_and_prints_their_costs() -> None:
+@pytest.mark.parametrize("pause", [[], ["--pause-ms", "5"]])
+def test_rest_cost_runs_both_apps_and_prints_their_costs(pause: list[str]) -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "rest_cost.py"), "--requests", "5"],
+        [sys.executable, str(ROOT / "bench" / "rest_cost.py"), "--requests", "5", *pause],
         capture_output=True,
         text=True,
         timeout=110,
