@@ -1,8 +1,9 @@
 """What one REST request costs the server, with no network and no sockets listening.
 
 Drives the whole ASGI application in this process (middleware, routing, dependencies,
-SQL on SQLite, outbox, commit) with raw ASGI calls, and, in the same run, the baseline's
-bare PATCH endpoint (`bench/baseline_app.py`). Two measures:
+SQL on SQLite, outbox, commit) with raw ASGI calls, and, in the same run, the same
+change on the raw driver (`bench/raw_change.py`: no FastAPI, no SQLAlchemy) and the
+baseline's bare PATCH endpoint (`bench/baseline_app.py`). Three measures:
 
     bench/rest_cost.py                  CPU µs per request (min of 5 rounds; noisy)
     bench/rest_cost.py --pause-ms 30    CPU µs per request when each comes alone, after
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +76,31 @@ async def asgi(
 JSON = [(b"content-type", b"application/json")]
 
 
-async def onetask_calls(app: Any) -> dict[str, Call]:
-    """Sign up, make a workspace with 8 tasks; return the requests to measure."""
+@dataclass
+class Account:
+    """A signed-in user's bearer header and the 8 tasks of their workspace."""
+
+    auth: list[tuple[bytes, bytes]]
+    tasks: list[int]
+    n: int = 0
+
+    def patcher(self, app: Any) -> Call:
+        """A PATCH of the title of the next task, through `app` (OneTask, or the same
+        change on the raw driver)."""
+
+        async def patch() -> None:
+            self.n += 1
+            change = json.dumps({"title": f"bench {self.n:06d}"}).encode()
+            task = self.tasks[self.n % len(self.tasks)]
+            path = f"/api/v1/tasks/{task}"
+            status, body = await asgi(app, "PATCH", path, change, JSON + self.auth)
+            assert status == 200, body
+
+        return patch
+
+
+async def sign_up(app: Any) -> Account:
+    """Sign up, make a workspace with 8 tasks."""
     account = {"email": "bench@example.com", "username": "bench", "password": "password123"}
     status, _ = await asgi(app, "POST", "/api/v1/auth/register", json.dumps(account).encode(), JSON)
     assert status == 201
@@ -94,24 +119,17 @@ async def onetask_calls(app: Any) -> dict[str, Call]:
         )
         assert status == 201, body
         tasks.append(json.loads(body)["id"])
-    n = 0
+    return Account(auth, tasks)
 
-    async def patch() -> None:
-        nonlocal n
-        n += 1
-        change = json.dumps({"title": f"bench {n:06d}"}).encode()
-        status, body = await asgi(
-            app, "PATCH", f"/api/v1/tasks/{tasks[n % 8]}", change, JSON + auth
-        )
-        assert status == 200, body
 
+def onetask_calls(app: Any, account: Account) -> dict[str, Call]:
     async def get() -> None:
-        nonlocal n
-        n += 1
-        status, body = await asgi(app, "GET", f"/api/v1/tasks/{tasks[n % 8]}", b"", auth)
+        account.n += 1
+        task = account.tasks[account.n % len(account.tasks)]
+        status, body = await asgi(app, "GET", f"/api/v1/tasks/{task}", b"", account.auth)
         assert status == 200, body
 
-    return {"PATCH /tasks/{id}": patch, "GET /tasks/{id}": get}
+    return {"PATCH /tasks/{id}": account.patcher(app), "GET /tasks/{id}": get}
 
 
 def baseline_calls(app: Any) -> dict[str, Call]:
@@ -182,6 +200,8 @@ async def run(
     os.environ.setdefault("ONETASK_SECRET_KEY", "bench-secret-key-0123456789abcdef0123456789")
     sys.path.insert(0, str(ROOT / "bench"))
     from baseline_app import app as baseline  # a script beside this one
+    from raw_change import RawChange
+    from sqlalchemy import make_url
 
     from onetask.app import create_app  # once ONETASK_DATA_DIR is set
 
@@ -189,9 +209,18 @@ async def run(
     try:
         app = create_app()
         async with app.router.lifespan_context(app):
-            for name, call in (await onetask_calls(app)).items():
+            account = await sign_up(app)
+            for name, call in onetask_calls(app, account).items():
                 cost = await measure(call, requests, counter, pause_s)
                 results.setdefault(name, {})["onetask"] = cost
+            settings = app.state.settings
+            database = Path(str(make_url(settings.resolved_database_url).database))
+            raw = RawChange(database, settings.signing_key)
+            try:
+                cost = await measure(account.patcher(raw), requests, counter, pause_s)
+                results["PATCH /tasks/{id}"]["raw"] = cost
+            finally:
+                raw.close()
         for name, call in baseline_calls(baseline).items():
             results.setdefault(name, {})["baseline"] = await measure(
                 call, requests, counter, pause_s
@@ -234,13 +263,13 @@ def main() -> int:
     what = f"{'instructions' if counter else 'CPU µs'} per request"
     if args.pause_ms:
         what += f", each after a {args.pause_ms:g} ms pause"
-    print(f"{'request':<20} {'OneTask':>14} {'baseline':>14}   ({what})")
+    print(f"{'request':<20} {'OneTask':>14} {'raw driver':>14} {'baseline':>14}   ({what})")
     for name, row in results.items():
-        ours, theirs = row.get("onetask"), row.get("baseline")
+        ours, raw, theirs = row.get("onetask"), row.get("raw"), row.get("baseline")
         fmt = "{:>14,.0f}"
-        cells = [fmt.format(v) if v is not None else f"{'-':>14}" for v in (ours, theirs)]
+        cells = [fmt.format(v) if v is not None else f"{'-':>14}" for v in (ours, raw, theirs)]
         ratio = f"   {ours / theirs:.1f}x" if ours and theirs else ""
-        print(f"{name:<20} {cells[0]} {cells[1]}{ratio}")
+        print(f"{name:<20} {' '.join(cells)}{ratio}")
     return 0
 
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from onetask.app import create_app
+from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,17 +66,76 @@ def test_rest_cost_runs_both_apps_and_prints_their_costs(pause: list[str]) -> No
     assert done.returncode == 0, done.stderr[-3000:]
     rows = {line.split("  ")[0]: line.split() for line in done.stdout.splitlines()}
     patch, get = rows["PATCH /tasks/{id}"], rows["GET /tasks/{id}"]
-    assert float(patch[2].replace(",", "")) > 0 and float(patch[3].replace(",", "")) > 0
-    assert patch[4].endswith("x") and float(get[2].replace(",", "")) > 0
+    # OneTask, the same change on the raw driver, the baseline's bare endpoint, the ratio.
+    assert all(float(cell.replace(",", "")) > 0 for cell in patch[2:5]), patch
+    assert patch[5].endswith("x") and float(get[2].replace(",", "")) > 0
+
+
+def _bench(module: str) -> Any:
+    """A module of bench/, which is scripts, not a package."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        return __import__(module)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
 
 
 def _harness() -> Any:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import harness
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    return harness
+    return _bench("harness")
+
+
+def _comparable(message: str) -> dict[str, Any]:
+    """A frame without what differs between two changes of the same task."""
+    frame = json.loads(message)
+    frame.pop("seq")
+    differ = ("id", "content", "created_at") if frame["type"] == "notification" else ()
+    for key in differ or ("title", "version", "updated_at"):
+        frame["data"].pop(key)
+    return frame
+
+
+async def test_the_raw_driver_change_does_the_work_onetask_does(tmp_path: Path) -> None:
+    """`bench/raw_change.py` prices OneTask's PATCH without its stack, so it must write
+    what OneTask writes: the task, a notification, one event on each channel, the next
+    seqs; the same frames but for the title, seq, version, ids and times."""
+    rest_cost, raw_change = _bench("rest_cost"), _bench("raw_change")
+    database = tmp_path / "raw.db"
+    settings = make_settings(
+        tmp_path, database_url=f"sqlite+aiosqlite:///{database}", broker_url="memory://"
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        account = await rest_cost.sign_up(app)
+        account.tasks = account.tasks[:1]
+        await account.patcher(app)()  # OneTask
+        raw = raw_change.RawChange(database, settings.signing_key)
+        try:
+            await account.patcher(raw)()
+        finally:
+            raw.close()
+    with sqlite3.connect(database) as db:
+        title, version = db.execute(
+            "SELECT title, version FROM tasks WHERE id = ?", (account.tasks[0],)
+        ).fetchone()
+        notifications = db.execute(
+            "SELECT user_id, type, title, content, read, related_entity_type,"
+            " related_entity_id FROM notifications ORDER BY id DESC LIMIT 2"
+        ).fetchall()
+        events = {
+            channel: db.execute(
+                "SELECT seq, message FROM events WHERE channel = ? ORDER BY seq DESC LIMIT 2",
+                (channel,),
+            ).fetchall()
+            for (channel,) in db.execute("SELECT DISTINCT channel FROM events")
+        }
+    assert (title, version) == (f"bench {account.n:06d}", 3)  # created, then two changes
+    raw_note, onetask_note = notifications
+    assert raw_note[3] == f"You've updated '{title}'"
+    assert raw_note[:3] + raw_note[4:] == onetask_note[:3] + onetask_note[4:]
+    assert sorted(channel.split(":")[-1] for channel in events) == ["notifications", "tasks"]
+    for (raw_seq, raw_frame), (onetask_seq, onetask_frame) in events.values():
+        assert raw_seq == onetask_seq + 1
+        assert _comparable(raw_frame) == _comparable(onetask_frame)
 
 
 def test_lower_bound_rows_survive_a_baseline_that_read_no_cpu() -> None:
