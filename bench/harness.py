@@ -1049,6 +1049,17 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def bounds(group: dict[str, list[dict[str, Any]]], n: str) -> list[tuple[str, float]]:
+    """The lower bounds of `least_possible`, CPU per 1,000 deliveries at N, from the runs
+    of one N with the floor's."""
+    fanout, kernel = (median_of(group["floor"], f) for f in (isolated_cpu, isolated_kernel))
+    return [
+        ("least possible: floor + OneTask's REST change", fanout + trigger(group["onetask"], n)),
+        ("floor + the baseline's bare FastAPI endpoint", fanout + trigger(group["baseline"], n)),
+        ("kernel alone: the floor's writes in the kernel", kernel),
+    ]
+
+
 def least_possible(results: dict[str, Any]) -> list[str]:
     """Lower bounds per N, each beside the baseline's isolated CPU per 1,000 deliveries:
 
@@ -1065,17 +1076,10 @@ def least_possible(results: dict[str, Any]) -> list[str]:
     cheaper write per socket, not a cheaper fan-out."""
     lines = []
     for n, group in sorted(results["fanout"].items(), key=lambda kv: int(kv[0])):
-        ours, theirs, floor = group.get("onetask"), group.get("baseline"), group.get("floor")
-        if not (ours and theirs and floor):
+        if not (group.get("onetask") and group.get("baseline") and group.get("floor")):
             continue
-        baseline = median_of(theirs, isolated_cpu)
-        fanout = median_of(floor, isolated_cpu)
-        bounds = [
-            ("least possible: floor + OneTask's REST change", fanout + trigger(ours, n)),
-            ("floor + the baseline's bare FastAPI endpoint", fanout + trigger(theirs, n)),
-            ("kernel alone: the floor's writes in the kernel", median_of(floor, isolated_kernel)),
-        ]
-        for label, bound in bounds:
+        baseline = median_of(group["baseline"], isolated_cpu)
+        for label, bound in bounds(group, n):
             ratio = f"{bound / baseline:.2f}" if baseline else "-"  # a short run can read 0
             lines.append(
                 f"| {label}, CPU / 1k deliveries (ms) | {n} | {bound:.2f} | {baseline:.2f} "
@@ -1104,14 +1108,8 @@ def targets(results: dict[str, Any]) -> list[str]:
             f"N={n}: {ratio:.3f} -> {'met' if ratio <= 0.5 else 'NOT met'}"
         )
         if ratio > 0.5 and group.get("floor"):
-            floor = group["floor"]
-            fanout_cpu = median_of(floor, isolated_cpu)
-            bounds = (
-                ("least possible", fanout_cpu + trigger(group["onetask"], n)),
-                ("floor + bare FastAPI endpoint", fanout_cpu + trigger(group["baseline"], n)),
-                ("kernel alone", median_of(floor, isolated_kernel)),
-            )
-            line += " (" + ", ".join(f"{k} {v / baseline:.2f}" for k, v in bounds) + ")"
+            named = ((label.split(":")[0], bound / baseline) for label, bound in bounds(group, n))
+            line += " (" + ", ".join(f"{name} {ratio:.2f}" for name, ratio in named) + ")"
         lines.append(line)
     group = fanout.get("5000", {})
     if group.get("onetask"):

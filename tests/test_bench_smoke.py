@@ -236,7 +236,8 @@ def test_targets_are_judged_from_the_run_with_the_bounds_that_explain_a_miss() -
     # A miss names the bounds: (9 + 3 paced ms per 1k deliveries) / 20, (9 + 3) / 20,
     # and the floor's kernel part 7.2 / 20.
     assert lines[0].endswith(
-        "(least possible 0.60, floor + bare FastAPI endpoint 0.60, kernel alone 0.36)"
+        "(least possible 0.60, floor + the baseline's bare FastAPI endpoint 0.60,"
+        " kernel alone 0.36)"
     )
     assert "(the floor: 75.0 ms)" in lines[2]
     assert "postgresql+redis x1" not in "\n".join(lines)
