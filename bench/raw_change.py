@@ -68,6 +68,8 @@ def _wire(stored: str | None) -> str | None:
 class RawChange:
     def __init__(self, database: Path, signing_key: str) -> None:
         self.db = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+        for pragma in ("foreign_keys=ON", "synchronous=NORMAL", "wal_autocheckpoint=0"):
+            self.db.execute(f"PRAGMA {pragma}")  # as OneTask's connections (`db.engine`)
         self.key = signing_key
 
     def close(self) -> None:
