@@ -80,10 +80,6 @@ def _bench(module: str) -> Any:
         sys.path.remove(str(ROOT / "bench"))
 
 
-def _harness() -> Any:
-    return _bench("harness")
-
-
 def _comparable(message: str) -> dict[str, Any]:
     """A frame without what differs between two changes of the same task."""
     frame = json.loads(message)
@@ -140,7 +136,7 @@ async def test_the_raw_driver_change_does_the_work_onetask_does(tmp_path: Path) 
 
 def test_lower_bound_rows_survive_a_baseline_that_read_no_cpu() -> None:
     """At N=100 a run's CPU can read 0 ticks; the rows then have no ratio, not a crash."""
-    harness = _harness()
+    harness = _bench("harness")
 
     def run(cpu_per_1k: float, trigger_ms: float, kernel: float = 0) -> dict[str, Any]:
         iso = {"server_cpu_ms_per_1k": cpu_per_1k, "server_kernel_ms_per_1k": kernel}
@@ -194,7 +190,7 @@ def _latency_run(backend: str, workers: int, p99: float, rate: float = 100) -> d
 
 
 def test_targets_are_judged_from_the_run_with_the_bounds_that_explain_a_miss() -> None:
-    harness = _harness()
+    harness = _bench("harness")
     results = {
         "fanout": {
             "1000": {
@@ -244,7 +240,7 @@ def test_targets_are_judged_from_the_run_with_the_bounds_that_explain_a_miss() -
 
 
 def test_a_smoke_run_is_judged_against_no_target() -> None:
-    harness = _harness()
+    harness = _bench("harness")
     smoke = {
         "fanout": {"100": {"onetask": [_fanout_run(40.0)], "baseline": [_fanout_run(50.0)]}},
         "commit_latency": [_latency_run("sqlite+memory", 1, 3.0, rate=50)],
