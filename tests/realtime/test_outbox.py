@@ -227,3 +227,49 @@ async def test_a_failed_local_delivery_does_not_fail_the_committed_change(
         await uow.commit(session)
     assert list(await stored(app.state.database, {channel})) == [(channel, 1)]
     assert "local delivery of 1 committed events failed" in caplog.text
+
+
+class Recorder:
+    """A broker that records what it is given and acknowledges when the test says."""
+
+    def __init__(self) -> None:
+        self.published: list[list[tuple[str, int]]] = []
+        self.acks: list[asyncio.Future[None]] = []
+
+    def publish(self, events: list[outbox.CommittedEvent]) -> asyncio.Future[None]:
+        self.published.append([(e.channel, e.seq) for e in events])
+        self.acks.append(asyncio.get_running_loop().create_future())
+        return self.acks[-1]
+
+
+async def commit_one(app: FastAPI, channel: str, title: str) -> None:
+    async with app.state.database.session(write=True) as session:
+        outbox.record(session, channel, task_update(title))
+        await uow.commit(session)
+
+
+async def test_a_commit_is_published_before_commit_returns_and_one_publish_is_in_flight(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other processes' subscribers wait for the broker: the PUBLISH leaves as COMMIT
+    returns, not when the request is done. While the broker has not acknowledged it, what
+    commits goes out next, as one message."""
+    broker = Recorder()
+    monkeypatch.setattr(app.state.broker, "publish", broker.publish)
+    channel = f"workspace:{uuid.uuid4().hex}:tasks"
+    async with app.state.database.session(write=True) as session:
+        outbox.record(session, channel, task_update("first"))
+        await uow.commit(session)
+        assert broker.published == [[(channel, 1)]]  # no loop turn since COMMIT returned
+    await commit_one(app, channel, "second")
+    await commit_one(app, channel, "third")
+    assert broker.published == [[(channel, 1)]]
+    broker.acks[0].set_result(None)
+    await asyncio.sleep(0)  # the acknowledgement's callback
+    assert broker.published == [[(channel, 1)], [(channel, 2), (channel, 3)]]
+    broker.acks[1].set_exception(ConnectionError("lost"))  # left to the sweep
+    await asyncio.sleep(0)
+    await commit_one(app, channel, "fourth")
+    assert broker.published[-1] == [(channel, 4)]
+    broker.acks[2].set_result(None)
+    await asyncio.wait_for(app.state.relay._drain(), 1)

@@ -1,12 +1,15 @@
 """Committed outbox rows → broker (and this process's hub).
 
-The outbox hands each committed batch to `notify` right after commit; the relay publishes
-it at once, and hands it to this process's hub in the same breath: local subscribers do
-not wait for the broker's round trip and the loop turns around it, and the copy that
-comes back from the broker is dropped by seq. It also keeps a per-channel published
-watermark, so that on start and every sweep it can publish whatever was committed but
-never published (a process killed between commit and publish, or a broker outage).
-Publishing twice is harmless: hubs drop any seq they already delivered.
+The outbox hands each committed batch to `notify` right after commit, in the committing
+request's task. The relay publishes it there and then (the PUBLISH is written before the
+request goes on to build its response), and hands it to this process's hub in the same
+breath: local subscribers do not wait for the broker's round trip, and the copy that
+comes back from the broker is dropped by seq. One publish is in flight at a time; what
+commits meanwhile goes out as one message when the broker acknowledges it. The relay also
+keeps a per-channel published watermark, so that on start and every sweep it can publish
+whatever was committed but never published (a process killed between commit and
+publish, or a broker outage). Publishing twice is harmless: hubs drop any seq they
+already delivered.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ class Relay:
         self.crash_after_commit = crash_after_commit
         self.deliver_locally = deliver_locally
         self._queue: list[tuple[float, CommittedEvent]] = []
-        self._wake = asyncio.Event()
+        self._in_flight: asyncio.Future[None] | None = None
         self._published: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -67,7 +70,8 @@ class Relay:
             os.kill(os.getpid(), signal.SIGKILL)
         now = time.perf_counter()
         self._queue.extend((now, e) for e in events)
-        self._wake.set()
+        if self._in_flight is None:
+            self._send()
         if self.deliver_locally is not None:
             # In the committing request's task, after COMMIT: nothing here may fail it.
             try:
@@ -80,10 +84,7 @@ class Relay:
             await self.sweep()
         except DBAPIError:  # e.g. another process holds a watermark row: retried soon
             log.warning("startup sweep could not finish; the maintenance loop retries")
-        self._tasks = [
-            asyncio.create_task(self._publish_loop(), name="relay-publish"),
-            asyncio.create_task(self._maintenance_loop(), name="relay-maintenance"),
-        ]
+        self._tasks = [asyncio.create_task(self._maintenance_loop(), name="relay-maintenance")]
 
     async def stop(self) -> None:
         await self._drain()
@@ -95,26 +96,35 @@ class Relay:
         except Exception:  # the database is down: the next start's sweep republishes
             log.warning("could not save publish watermarks at shutdown")
 
-    async def _publish_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._drain()
+    def _send(self) -> None:
+        """Publish everything queued, now; `_acked` takes over when the broker answers."""
+        batch, self._queue = self._queue, []
+        try:
+            published = self.broker.publish([e for _, e in batch])
+        except Exception:  # e.g. an event that cannot be packed: the sweep retries
+            log.exception("could not publish %d events; the sweep will retry", len(batch))
+            return
+        self._in_flight = ack = asyncio.ensure_future(published)
+        ack.add_done_callback(lambda _: self._acked(batch, ack))
 
-    async def _drain(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue, []
-            try:
-                await self.broker.publish([e for _, e in batch])
-            except Exception:  # the sweep republishes from the log
-                log.warning("publish failed for %d events; the sweep will retry", len(batch))
-                return
+    def _acked(self, batch: list[tuple[float, CommittedEvent]], ack: asyncio.Future[None]) -> None:
+        self._in_flight = None
+        if ack.cancelled() or ack.exception() is not None:
+            log.warning("publish failed for %d events; the sweep will retry", len(batch))
+        else:
             done = time.perf_counter()
             for committed_at, event in batch:
                 self.metrics.outbox_lag.observe(done - committed_at)
                 if event.seq > self._published.get(event.channel, 0):
                     self._published[event.channel] = event.seq
             self.metrics.inc("onetask_events_published_total", "Events published", len(batch))
+        if self._queue:  # what committed while this one was on its way: one message
+            self._send()
+
+    async def _drain(self) -> None:
+        """Until everything queued has been acknowledged by the broker, or has failed."""
+        while self._in_flight is not None:
+            await asyncio.wait([self._in_flight])
 
     async def _maintenance_loop(self) -> None:
         # Pruning is a bulk delete: run it a few times per retention period, at most
