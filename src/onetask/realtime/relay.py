@@ -186,13 +186,20 @@ class Relay:
             raise
 
     async def prune(self) -> None:
-        """Delete events older than the retention period, `PRUNE_BATCH` rows per
-        transaction: no long write lock, and on SQLite no long statement on the loop."""
+        """Delete events older than the retention period, oldest first, `PRUNE_BATCH`
+        rows per transaction: no long write lock, and on SQLite no long statement on the
+        loop. `ORDER BY created_at` keeps each batch on the `created_at` index whatever
+        the planner's statistics say: without it, PostgreSQL with stale statistics
+        (autovacuum off) scanned the whole table to find that nothing was old, 36 ms for
+        93,000 events, in every process every minute."""
         horizon = utcnow() - timedelta(seconds=self.retention_s)
-        expired = select(Event.channel, Event.seq).where(Event.created_at < horizon)
-        statement = delete(Event).where(
-            tuple_(Event.channel, Event.seq).in_(expired.limit(PRUNE_BATCH))
+        expired = (
+            select(Event.channel, Event.seq)
+            .where(Event.created_at < horizon)
+            .order_by(Event.created_at)
+            .limit(PRUNE_BATCH)
         )
+        statement = delete(Event).where(tuple_(Event.channel, Event.seq).in_(expired))
         deleted = PRUNE_BATCH
         while deleted == PRUNE_BATCH:
             async with self.database.session(write=True) as session:
