@@ -93,18 +93,20 @@ class Connection(asyncio.Protocol):
 
     @property
     def usable(self) -> bool:
+        """Open, and not closing: `request` would write."""
         return self.transport is not None and not self.transport.is_closing()
 
     def request(self, *args: bytes) -> asyncio.Future[Any]:
         """Write the command now; the future has its reply, a `RespError`, or a
         `ConnectionError` if the connection is lost or Redis takes `timeout_s` to answer
         (the connection is then closed: a stuck Redis is started over with)."""
-        if self.transport is None or self.transport.is_closing():
+        transport = self.transport
+        if transport is None or transport.is_closing():
             raise ConnectionError("not connected to Redis")
         loop = asyncio.get_running_loop()
         reply = loop.create_future()
         self._replies.append(reply)
-        self.transport.write(encode(*args))
+        transport.write(encode(*args))
         timer = loop.call_later(self.timeout_s, self._expire, reply)
         reply.add_done_callback(lambda _: timer.cancel())
         return reply
