@@ -278,7 +278,8 @@ async def running(fake: FakeRedis, query: str = "") -> AsyncIterator[tuple[Redis
 async def test_the_broker_publishes_in_order_and_delivers_in_order() -> None:
     fake = FakeRedis(password=b"pw")
     async with running(fake) as (broker, received):
-        assert await broker.ping()  # connects the publisher
+        publisher = broker._publisher  # connected by start()
+        assert publisher is not None and publisher.usable
         seen = len(fake.commands)
         first = broker.publish([event(1), event(2)])
         second = broker.publish([event(3)])  # pipelined behind the first
@@ -291,7 +292,7 @@ async def test_the_broker_publishes_in_order_and_delivers_in_order() -> None:
 async def test_a_big_burst_goes_out_in_broker_sized_messages() -> None:
     fake = FakeRedis()
     async with running(fake) as (broker, received):
-        await broker.publish([event(seq) for seq in range(1, 251)])  # connects on the way
+        await broker.publish([event(seq) for seq in range(1, 251)])
         await received.until(lambda: len(received.events) == 250)
         assert received.events == [event(seq) for seq in range(1, 251)]
         assert sum(c[0] == b"PUBLISH" for c in fake.commands) == 3  # 100 + 100 + 50

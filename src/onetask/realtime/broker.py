@@ -95,6 +95,10 @@ class RedisBroker:
         ready = asyncio.get_running_loop().create_future()
         self._listener = asyncio.create_task(self._listen(on_events, on_reconnect, ready))
         await asyncio.wait_for(asyncio.shield(ready), timeout=10)
+        try:  # now, so that the first commit's PUBLISH is written as it returns
+            await self._connection()
+        except (OSError, resp.RespError) as exc:  # the first publish connects
+            log.warning("broker publisher not connected yet (%s)", type(exc).__name__)
 
     def publish(self, events: list[CommittedEvent]) -> Awaitable[Any]:
         messages = [
