@@ -110,7 +110,7 @@ async def _append_postgresql(
     params: dict[str, Any] = {
         "now": now,
         "channels": [channel for channel, _ in groups],
-        "counts": [len(events) for _, events in groups],
+        "counts": [str(len(events)) for _, events in groups],
         "event_channels": [],
         "backs": [],
         "heads": [],
@@ -120,10 +120,10 @@ async def _append_postgresql(
     for channel, events in groups:
         for back, event in zip(range(len(events) - 1, -1, -1), events, strict=True):
             params["event_channels"].append(channel)
-            params["backs"].append(back)
+            params["backs"].append(str(back))
             params["heads"].append(event.head)
             params["tails"].append(event.tail)
-            params["finals"].append(event.final)
+            params["finals"].append("t" if event.final else "f")
     last: dict[str, int] = {}
     for channel, seq in await session.execute(_APPEND_POSTGRESQL, params):
         last[channel] = max(seq, last.get(channel, 0))
@@ -166,23 +166,29 @@ _EVENTS = Base.metadata.tables[Event.__tablename__]
 
 # Heads are upserted in channel order (the SELECT's ORDER BY is the order the rows are
 # inserted, hence locked), so two transactions touching the same channels cannot deadlock.
+#
+# Every array parameter is sent as TEXT[] and cast in SQL. asyncpg knows the text[]
+# codec from the start; any other array type it looks up in the catalog once per
+# connection, with a recursive query that took 3-30 ms here, inside the first change
+# each new pool connection made, so pool growth put those changes in the tail.
 _APPEND_POSTGRESQL = text(
     """
     WITH heads AS (
         INSERT INTO channel_heads AS h (channel, last_seq, updated_at)
-        SELECT c.channel, c.count, :now
-        FROM unnest(CAST(:channels AS VARCHAR[]), CAST(:counts AS BIGINT[])) AS c(channel, count)
+        SELECT c.channel, CAST(c.count AS BIGINT), :now
+        FROM unnest(CAST(:channels AS TEXT[]), CAST(:counts AS TEXT[])) AS c(channel, count)
         ORDER BY c.channel
         ON CONFLICT (channel) DO UPDATE
             SET last_seq = h.last_seq + excluded.last_seq, updated_at = excluded.updated_at
         RETURNING h.channel, h.last_seq
     )
     INSERT INTO events (channel, seq, message, final, created_at)
-    SELECT e.channel, heads.last_seq - e.back,
-           e.head || CAST(heads.last_seq - e.back AS TEXT) || e.tail, e.final, :now
+    SELECT e.channel, heads.last_seq - CAST(e.back AS BIGINT),
+           e.head || CAST(heads.last_seq - CAST(e.back AS BIGINT) AS TEXT) || e.tail,
+           CAST(e.final AS BOOLEAN), :now
     FROM unnest(
-        CAST(:event_channels AS VARCHAR[]), CAST(:backs AS BIGINT[]),
-        CAST(:heads AS TEXT[]), CAST(:tails AS TEXT[]), CAST(:finals AS BOOLEAN[])
+        CAST(:event_channels AS TEXT[]), CAST(:backs AS TEXT[]),
+        CAST(:heads AS TEXT[]), CAST(:tails AS TEXT[]), CAST(:finals AS TEXT[])
     ) AS e(channel, back, head, tail, final)
     JOIN heads ON heads.channel = e.channel
     RETURNING events.channel, events.seq
