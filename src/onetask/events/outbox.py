@@ -169,8 +169,8 @@ _EVENTS = Base.metadata.tables[Event.__tablename__]
 #
 # Every array parameter is sent as TEXT[] and cast in SQL. asyncpg knows the text[]
 # codec from the start; any other array type it looks up in the catalog once per
-# connection, with a recursive query that took 3-30 ms here, inside the first change
-# each new pool connection made, so pool growth put those changes in the tail.
+# connection, with a recursive query that took 4-31 ms here, inside the first change
+# each pool connection made (realtime/test_outbox.py checks that none is made).
 _APPEND_POSTGRESQL = text(
     """
     WITH heads AS (
