@@ -285,7 +285,7 @@ async def test_a_new_connection_numbers_events_without_a_catalog_lookup(
 ) -> None:
     """asyncpg knows few parameter types from the start (text[] is one of them; varchar[],
     bigint[] and boolean[] are not) and looks any other up once per connection, with a
-    recursive catalog query that took 3-30 ms on the bench. The outbox's statement runs
+    recursive catalog query that took 4-31 ms on the bench. The outbox's statement runs
     in every change: on a connection fresh from the pool, it must not need that lookup."""
     assert hasattr(asyncpg.Connection, "_introspect_types")  # what the spy below watches
     looked_up: list[list[int]] = []
