@@ -5,7 +5,9 @@ reading."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -110,3 +112,45 @@ async def test_served_process_keeps_its_startup_heap_out_of_the_collector(server
     assert 'onetask_gc_pause_seconds_bucket{le="0.01"}' in text
     assert sample(text, "onetask_sqlite_wal_checkpoint_seconds_count") >= 0
     assert sample(text, "onetask_sqlite_wal_checkpoint_failures_total") == 0
+
+
+def _proc(pid: int, name: str) -> str:
+    with open(f"/proc/{pid}/{name}") as f:
+        return f.read()
+
+
+async def test_process_metrics_are_the_serving_process_s_own(server: Server) -> None:
+    """CPU, memory, descriptors and start time of the process that answers, as the kernel
+    counts them: its CPU is what to watch to know when to add processes (README)."""
+    assert server.process is not None
+    pid = server.process.pid
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        alice = await Api(client).user()
+        ws = await alice.workspace()
+        before = await scrape(client)
+        socks = [
+            await Socket.open(server.ws_url, f"workspaces/{ws}/tasks", alice.token)
+            for _ in range(4)
+        ]
+        for sock in socks:
+            await sock.recv_type("connected")
+        for i in range(20):
+            await alice.task(ws, title=f"cpu {i}")
+        after = await scrape(client)
+        resident = int(_proc(pid, "statm").split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        open_fds = len(os.listdir(f"/proc/{pid}/fd"))
+        for sock in socks:
+            await sock.close()
+    assert sample(after, "process_cpu_seconds_total") > sample(before, "process_cpu_seconds_total")
+    if os.stat("/proc/self/fd").st_size:  # Linux 6.2 on counts them without a listing
+        # Four more sockets; the process's other descriptors may come and go meanwhile.
+        assert sample(after, "process_open_fds") >= sample(before, "process_open_fds") + 4
+        assert abs(sample(after, "process_open_fds") - open_fds) <= 2
+    else:
+        assert "process_open_fds" not in after
+    assert abs(sample(after, "process_resident_memory_bytes") - resident) < resident * 0.2
+    limit = next(line for line in _proc(pid, "limits").splitlines() if "open files" in line)
+    assert sample(after, "process_max_fds") == float(limit.split()[3])
+    started = sample(after, "process_start_time_seconds")
+    assert time.time() - 600 < started < time.time()
+    assert sample(before, "process_start_time_seconds") == started
