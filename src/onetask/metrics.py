@@ -8,6 +8,7 @@ import resource
 import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from functools import cache
 
 # Names other modules count under, declared here so /metrics shows them from the start.
 CONNECTIONS = "onetask_ws_connections"
@@ -192,7 +193,7 @@ def _process_lines() -> list[str]:
             "process_start_time_seconds",
             "gauge",
             "Start time, seconds since the Unix epoch",
-            _start_time(),
+            _start_time(os.getpid()),
         ),
     ]
     return [
@@ -225,10 +226,12 @@ def _open_fds() -> int | None:
     return count or None  # 0: an older kernel, which does not count them there
 
 
-def _start_time() -> float | None:
-    """Boot time plus the process's start in clock ticks since boot (`proc(5)`)."""
+@cache
+def _start_time(pid: int) -> float | None:
+    """Boot time plus the process's start in clock ticks since boot (`proc(5)`): read
+    once per process (keyed by pid, so a forked worker reads its own)."""
     try:
-        with open("/proc/self/stat", "rb") as stat:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
             # The name (field 2) may hold spaces and parentheses: count from its end.
             started_ticks = int(stat.read().rpartition(b")")[2].split()[19])
         with open("/proc/stat", "rb") as system:
