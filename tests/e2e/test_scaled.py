@@ -12,6 +12,7 @@ import websockets
 
 from tests.conftest import Api, User
 from tests.e2e.servers import Server, Socket
+from tests.e2e.test_admission import ROUNDS, race_removal_against_admission
 
 pytestmark = pytest.mark.scaled
 
@@ -192,3 +193,12 @@ async def test_workers_flag_runs_several_processes_that_share_events(
             assert code == 1001
     finally:
         server.kill()
+
+
+async def test_removal_racing_admission_on_the_other_process_always_ends_the_socket(
+    pair: tuple[Server, Server], apis: tuple[Api, Api]
+) -> None:
+    alice, bob = await apis[0].user(), await apis[0].user()
+    ws = await alice.workspace()
+    for i in range(ROUNDS):
+        await race_removal_against_admission(alice, bob, ws, pair[1].ws_url, (i % 10) * 0.002)

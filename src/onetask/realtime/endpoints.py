@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Receive, Scope, Send
 
@@ -148,14 +148,21 @@ async def serve(websocket: WebSocket, authorize: Authorize) -> None:
         log.warning("could not admit a socket: %r", exc)
         await _refuse(websocket, Refused(1011, "unavailable", "Try again shortly."))
         return
+    database: Database = websocket.app.state.database
     try:
         try:
-            await hub.join(conn, since)
+            await hub.join(conn, since, confirm=lambda: _confirm(database, conn))
+        except Refused as refused:
+            await _refuse(websocket, refused)
+            return
+        except (WebSocketDisconnect, OSError):  # the client left while being admitted
+            log.debug("a client left while being admitted to %s", conn.channel)
+            return
         except Exception:
             log.exception("could not subscribe %s", conn.channel)
             await _refuse(websocket, Refused(1011, "unavailable", "Try again shortly."))
             return
-        if grant.on_open is not None:
+        if grant.on_open is not None and not conn.closing:
             await grant.on_open(conn)
         await _read(websocket, conn, grant, settings)
     finally:
@@ -207,6 +214,16 @@ async def _admit(
         metrics=websocket.app.state.metrics,
     )
     return conn, grant, since
+
+
+async def _confirm(database: Database, conn: Connection) -> None:
+    """Refuse a workspace's connection (4403) unless its user is still a member."""
+    if conn.workspace_id is None:
+        return
+    async with database.session(write=False) as session:
+        if await workspaces.is_member(session, conn.workspace_id, conn.user_id):
+            return
+    raise Refused(4403, "access_revoked", "You are no longer a member of this workspace.")
 
 
 def _parse_since(raw: str | None) -> int | None:
@@ -265,11 +282,12 @@ def _handlers(websocket: WebSocket, grant: Grant, settings: Settings) -> dict[st
     state = websocket.app.state
     common: dict[str, Handler] | None = getattr(state, "ws_common_handlers", None)
     if common is None:
-        common = state.ws_common_handlers = {"ping": _ping, "auth": _auth_handler(settings)}
+        auth = _auth_handler(settings, state.database)
+        common = state.ws_common_handlers = {"ping": _ping, "auth": auth}
     return {**common, **grant.handlers} if grant.handlers else common
 
 
-def _auth_handler(settings: Settings) -> Handler:
+def _auth_handler(settings: Settings, database: Database) -> Handler:
     async def auth(conn: Connection, body: dict[str, Any]) -> None:
         token = body.get("token")
         if not isinstance(token, str):
@@ -282,6 +300,16 @@ def _auth_handler(settings: Settings) -> Handler:
             return
         if claims.user_id != conn.user_id:
             conn.push(0, error_frame("invalid_token", "The token belongs to another user."))
+            return
+        # A new token is no new right to the channel: the membership is read again.
+        try:
+            await _confirm(database, conn)
+        except Refused as refused:
+            conn.close(refused.code, refused.error, refused.detail, flush=False)
+            return
+        except Exception as exc:  # the database is down: the old expiry stands
+            log.warning("could not re-check access on auth: %r", exc)
+            conn.push(0, error_frame("unavailable", "Could not check your access; try again."))
             return
         conn.expires_at = claims.expires_at
 

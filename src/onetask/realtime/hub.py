@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ from onetask.realtime.connection import Connection, framed
 
 log = logging.getLogger("onetask.hub")
 PAGE = 500
+Confirm = Callable[[], Awaitable[None]]
 
 
 class Channel:
@@ -287,14 +288,15 @@ class Hub:
         message = orjson.loads(frame)
         data = message.get("data", {})
         workspace_id = data.get("workspace_id")
+        # flush=False: what is still queued for them is no longer theirs to see.
         if message.get("type") == "access_revoked":
             for conn in list(self.by_user.get(data.get("user_id"), ())):
                 if conn.workspace_id == workspace_id:
-                    conn.close(4403, "access_revoked", "You are no longer a member.")
+                    conn.close(4403, "access_revoked", "You are no longer a member.", flush=False)
         elif message.get("type") == "workspace_deleted":
             for conn in list(self.connections):
                 if conn.workspace_id == workspace_id:
-                    conn.close(4404, "not_found", "The workspace was deleted.")
+                    conn.close(4404, "not_found", "The workspace was deleted.", flush=False)
 
     # -- connection side ---------------------------------------------------------------
 
@@ -329,8 +331,17 @@ class Hub:
     def user_connections(self, user_id: int) -> int:
         return len(self.by_user.get(user_id, ()))
 
-    async def join(self, conn: Connection, since: int | None) -> None:
-        """Subscribe, send `connected`, replay after `since`, then go live."""
+    async def join(
+        self, conn: Connection, since: int | None, confirm: Confirm | None = None
+    ) -> None:
+        """Subscribe, `confirm` the connection may still listen, send `connected`, replay
+        after `since`, then go live.
+
+        Authorization was read before the connection was subscribed: a revocation that
+        committed in between was applied to every subscribed connection, but not to this
+        one. `confirm` reads it again once the connection is subscribed, so a revocation
+        is either seen by that read or committed after it, and then delivered to the
+        connection (NOTES-realtime, trap 6). It raises to refuse the connection."""
         conn.on_slow = self._count_slow_consumer
         channel = self._open_channel(conn.channel)
         channel.conns.add(conn)
@@ -340,7 +351,12 @@ class Hub:
         self.metrics.set(
             "onetask_ws_connections", "Open WebSocket connections", len(self.connections)
         )
+        if confirm is not None:
+            await confirm()
         await asyncio.shield(channel.ready)
+        if conn.closing:  # revoked while being confirmed: nothing but the close is sent
+            conn.start_writer()
+            return
         # From here on every seq above the channel's head reaches `conn` live, so the
         # head in memory is all a join needs: no database read, unless the client has
         # seen more than this process has (it was on a faster one).
@@ -372,6 +388,8 @@ class Hub:
                 await conn.send_now(_resync("history_expired", since, latest))
                 return
             for row in rows:
+                if conn.closing:  # revoked meanwhile: what is left is not for it
+                    return
                 await conn.send_now(row.frame)
             after = rows[-1].seq
 
