@@ -129,3 +129,38 @@ async def test_a_client_leaving_during_admission_is_not_an_error(tmp_path: Path)
         server.stop()  # waits for the exit: every handler has finished, and logged
     log = server.log.read_text()
     assert "ERROR" not in log and "Traceback" not in log, log
+
+
+async def test_a_members_replay_starts_at_their_membership(live: Api, server: Server) -> None:
+    alice, bob = await live.user(), await live.user()
+    ws = await alice.workspace()
+    secret = await alice.task(ws, title="before bob", description="not for bob")
+    r = await alice.patch(
+        f"/tasks/{secret['id']}",
+        json={"description": "still not for bob"},
+        headers={"If-Match": f'"{secret["version"]}"'},
+    )
+    assert r.status_code == 200, r.text
+    added = await alice.post(f"/workspaces/{ws}/members", json={"username": bob.username})
+    assert added.status_code == 201, added.text
+    await alice.task(ws, title="after bob joined")  # seq 3
+    path = f"workspaces/{ws}/tasks"
+
+    sock = await Socket.open(server.ws_url, path, bob.token, since=0)
+    assert (await sock.recv())["data"]["seq"] == 3
+    resync = await sock.recv()
+    assert resync["type"] == "resync_required"
+    assert resync["data"] == {"reason": "before_membership", "since": 0, "seq": 3}
+    await alice.task(ws, title="live")
+    assert (await sock.recv())["data"]["title"] == "live"  # nothing from before bob
+    await sock.close()
+
+    sock = await Socket.open(server.ws_url, path, bob.token, since=2)  # bob's start
+    assert (await sock.recv())["data"]["seq"] == 4
+    assert [(await sock.recv())["seq"] for _ in range(2)] == [3, 4]
+    await sock.close()
+
+    sock = await Socket.open(server.ws_url, path, alice.token, since=0)  # alice was there
+    assert (await sock.recv())["data"]["seq"] == 4
+    assert [(await sock.recv())["seq"] for _ in range(4)] == [1, 2, 3, 4]
+    await sock.close()

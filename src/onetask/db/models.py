@@ -96,6 +96,11 @@ class Membership(Base):
     )
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = _created_at()
+    # The workspace channel's seq when the membership began: the member's replay starts
+    # after it (what came before was not theirs to see).
+    joined_seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), default=0, server_default="0"
+    )
 
     user: Mapped[User] = relationship(lazy="raise")
 

@@ -174,7 +174,7 @@ class Error(WireModel):
 
 
 class ResyncRequiredData(WireModel):
-    reason: Literal["history_expired", "ahead_of_server"]
+    reason: Literal["history_expired", "ahead_of_server", "before_membership"]
     since: int
     seq: int
 

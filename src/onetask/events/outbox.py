@@ -19,7 +19,7 @@ from functools import cache
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy import TextClause, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onetask.db import uow
@@ -69,6 +69,12 @@ def record(
     pending = _Pending(channel, before + '"seq":', "," + after, final)
     session.info.setdefault("outbox", []).append(pending)
     uow.before_commit(session, "outbox", _write_pending)
+
+
+async def last_seq(session: AsyncSession, channel: str) -> int:
+    """The channel's newest seq as this transaction sees it (0 before its first event)."""
+    query = select(ChannelHead.last_seq).where(ChannelHead.channel == channel)
+    return (await session.execute(query)).scalar_one_or_none() or 0
 
 
 async def _write_pending(session: AsyncSession) -> None:

@@ -125,7 +125,9 @@ QUERY = {
             "pattern": "^[0-9]{1,18}$",
             "description": "Last `seq` you saw on this channel: every later event is replayed "
             "in order, once, before the live stream. Malformed: close 4400. Older than the "
-            "kept history: resync_required.",
+            "kept history: resync_required. From before you joined the workspace: "
+            "resync_required with reason before_membership (a member's history starts at "
+            "their membership).",
         },
     },
     "required": ["token"],

@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -56,6 +57,7 @@ class Grant:
     handlers: dict[str, Handler] = field(default_factory=dict)
     on_open: Hook | None = None
     on_close: Hook | None = None
+    visible_after: int = 0  # the channel's events up to this seq are not the user's to see
 
 
 Authorize = Callable[[AsyncSession, User], Awaitable[Grant]]
@@ -73,8 +75,8 @@ async def notifications_socket(websocket: WebSocket) -> None:
 async def workspace_tasks_socket(websocket: WebSocket, workspace_id: str) -> None:
     async def authorize(session: AsyncSession, user: User) -> Grant:
         wid = parse_id(workspace_id, "workspace")
-        await workspaces.access(session, wid, user.id)
-        return Grant(workspace_channel(wid), wid)
+        acc = await workspaces.access(session, wid, user.id)
+        return Grant(workspace_channel(wid), wid, visible_after=acc.joined_seq)
 
     await serve(websocket, authorize)
 
@@ -151,7 +153,7 @@ async def serve(websocket: WebSocket, authorize: Authorize) -> None:
     database: Database = websocket.app.state.database
     try:
         try:
-            await hub.join(conn, since, confirm=lambda: _confirm(database, conn))
+            await hub.join(conn, since, partial(_confirm, database, conn), grant.visible_after)
         except Refused as refused:
             await _refuse(websocket, refused)
             return

@@ -332,10 +332,14 @@ class Hub:
         return len(self.by_user.get(user_id, ()))
 
     async def join(
-        self, conn: Connection, since: int | None, confirm: Confirm | None = None
+        self,
+        conn: Connection,
+        since: int | None,
+        confirm: Confirm | None = None,
+        visible_after: int = 0,
     ) -> None:
         """Subscribe, `confirm` the connection may still listen, send `connected`, replay
-        after `since`, then go live.
+        after `since` (but nothing up to `visible_after`), then go live.
 
         Authorization was read before the connection was subscribed: a revocation that
         committed in between was applied to every subscribed connection, but not to this
@@ -357,26 +361,39 @@ class Hub:
         if conn.closing:  # revoked while being confirmed: nothing but the close is sent
             conn.start_writer()
             return
-        # From here on every seq above the channel's head reaches `conn` live, so the
-        # head in memory is all a join needs: no database read, unless the client has
-        # seen more than this process has (it was on a faster one).
-        head = channel.head or 0
-        if since is None or since <= head:
-            await conn.send_now(self._connected(conn.channel, head))
-            conn.last_seq = head
-            if since is not None and since < head:
-                await self._replay(conn, since, head)
-        else:
-            latest = (await self._read_heads([conn.channel])).get(conn.channel, 0)
-            await conn.send_now(self._connected(conn.channel, latest))
-            if since > latest:
-                await conn.send_now(_resync("ahead_of_server", since, latest))
-                conn.last_seq = latest
-            else:
-                conn.last_seq = since  # the rest arrives live once this process catches up
-            self._fetch_after_head(channel)
+        await self._start(conn, channel, since, visible_after)
         conn.start_writer()
         self._promote(channel, conn)
+
+    async def _start(
+        self, conn: Connection, channel: Channel, since: int | None, visible_after: int
+    ) -> None:
+        """Send `connected` and what the client missed, and set where its stream starts.
+
+        A `since` before `visible_after` asks for events its user may not see (from before
+        they joined): `resync_required` instead, as for history that is no longer kept."""
+        # From here on every seq above the channel's head reaches `conn` live, so the
+        # head in memory is all a join needs: no database read, unless the client (or
+        # the membership) has seen more than this process has (it was on a faster one).
+        head = channel.head or 0
+        if (since is None or since <= head) and visible_after <= head:
+            await conn.send_now(self._connected(conn.channel, head))
+            conn.last_seq = head
+            if since is not None and since < visible_after:
+                await conn.send_now(_resync("before_membership", since, head))
+            elif since is not None and since < head:
+                await self._replay(conn, since, head)
+            return
+        latest = (await self._read_heads([conn.channel])).get(conn.channel, 0)
+        await conn.send_now(self._connected(conn.channel, latest))
+        conn.last_seq = latest
+        if since is not None and since > latest:
+            await conn.send_now(_resync("ahead_of_server", since, latest))
+        elif since is not None and since < visible_after:
+            await conn.send_now(_resync("before_membership", since, latest))
+        elif since is not None:
+            conn.last_seq = since  # the rest arrives live once this process catches up
+        self._fetch_after_head(channel)
 
     async def _replay(self, conn: Connection, since: int, latest: int) -> None:
         after = since
@@ -449,5 +466,9 @@ class Hub:
                     conn.close(4408, "idle_timeout", "No message from you for too long.")
 
 
-def _resync(reason: Literal["history_expired", "ahead_of_server"], since: int, latest: int) -> str:
+def _resync(
+    reason: Literal["history_expired", "ahead_of_server", "before_membership"],
+    since: int,
+    latest: int,
+) -> str:
     return encode(ResyncRequired(data=ResyncRequiredData(reason=reason, since=since, seq=latest)))

@@ -30,14 +30,15 @@ async def for_user(session: AsyncSession, user_id: int) -> list[tuple[Workspace,
 
 async def membership(
     session: AsyncSession, workspace_id: int, user_id: int
-) -> tuple[Workspace, str] | None:
+) -> tuple[Workspace, str, int] | None:
+    """The workspace, the user's role in it and the seq their membership began at."""
     query = (
-        select(Workspace, Membership.role)
+        select(Workspace, Membership.role, Membership.joined_seq)
         .join(Membership, Membership.workspace_id == Workspace.id)
         .where(Workspace.id == workspace_id, Membership.user_id == user_id)
     )
     row = (await session.execute(query)).first()
-    return (row[0], row[1]) if row else None
+    return (row[0], row[1], row[2]) if row else None
 
 
 async def role_of(session: AsyncSession, workspace_id: int, user_id: int) -> str | None:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onetask.db.models import Membership, User, Workspace
 from onetask.errors import Conflict, Forbidden, InvalidInput, NotFound
 from onetask.events import outbox
-from onetask.events.channels import CONTROL
+from onetask.events.channels import CONTROL, workspace_channel
 from onetask.events.messages import AccessChangeData, AccessRevoked, WorkspaceDeleted
 from onetask.workspaces import repository
 from onetask.workspaces.schemas import MemberIn, Role, WorkspaceIn, WorkspacePatch
@@ -34,6 +34,7 @@ class Access:
     workspace: Workspace
     user_id: int
     role: str
+    joined_seq: int = 0  # the workspace channel's seq when the membership began
 
     @property
     def is_admin(self) -> bool:
@@ -48,7 +49,7 @@ async def access(session: AsyncSession, workspace_id: int, user_id: int) -> Acce
     found = await repository.membership(session, workspace_id, user_id)
     if found is None:
         raise WorkspaceNotFound()
-    return Access(found[0], user_id, found[1])
+    return Access(found[0], user_id, found[1], found[2])
 
 
 async def is_member(session: AsyncSession, workspace_id: int, user_id: int) -> bool:
@@ -96,7 +97,13 @@ async def add_member(session: AsyncSession, acc: Access, data: MemberIn) -> Memb
         raise NotFound("No user with that username or email.")
     if await repository.role_of(session, acc.workspace.id, user.id) is not None:
         raise Conflict("That user is already a member.")
-    membership = Membership(workspace_id=acc.workspace.id, user_id=user.id, role=data.role)
+    # What the workspace's channel carried before now is not the new member's to replay.
+    # On SQLite this write transaction excludes every other writer, so the seq is exact;
+    # on PostgreSQL a change committing at the same instant may fall on either side.
+    joined_seq = await outbox.last_seq(session, workspace_channel(acc.workspace.id))
+    membership = Membership(
+        workspace_id=acc.workspace.id, user_id=user.id, role=data.role, joined_seq=joined_seq
+    )
     if not await repository.add_member(session, membership):
         raise Conflict("That user is already a member.")
     found = await repository.get_member(session, acc.workspace.id, user.id)
