@@ -20,7 +20,7 @@ from tests.e2e.servers import Server, Socket
 ROUNDS = 40
 
 
-async def end_of(sock: Socket, timeout: float = 3.0) -> tuple[int, list[dict[str, Any]]]:
+async def end_of(sock: Socket, timeout: float = 5.0) -> tuple[int, list[dict[str, Any]]]:
     """The close code and what came before it; fails at once on any task_update, or if
     the socket stays open."""
     seen: list[dict[str, Any]] = []
