@@ -72,8 +72,14 @@ def record(
 
 
 async def last_seq(session: AsyncSession, channel: str) -> int:
-    """The channel's newest seq as this transaction sees it (0 before its first event)."""
+    """The channel's newest seq (0 before its first event), as the line between what
+    committed before this transaction and what commits after it.
+
+    On PostgreSQL the head row is share-locked until this transaction ends: a writer that
+    holds it commits first (and is read), and the next ones wait. SQLite's write
+    transaction already excludes every other writer."""
     query = select(ChannelHead.last_seq).where(ChannelHead.channel == channel)
+    query = query.with_for_update(read=True)
     return (await session.execute(query)).scalar_one_or_none() or 0
 
 

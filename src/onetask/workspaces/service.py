@@ -98,8 +98,6 @@ async def add_member(session: AsyncSession, acc: Access, data: MemberIn) -> Memb
     if await repository.role_of(session, acc.workspace.id, user.id) is not None:
         raise Conflict("That user is already a member.")
     # What the workspace's channel carried before now is not the new member's to replay.
-    # On SQLite this write transaction excludes every other writer, so the seq is exact;
-    # on PostgreSQL a change committing at the same instant may fall on either side.
     joined_seq = await outbox.last_seq(session, workspace_channel(acc.workspace.id))
     membership = Membership(
         workspace_id=acc.workspace.id, user_id=user.id, role=data.role, joined_seq=joined_seq
