@@ -155,6 +155,9 @@ class InlineConnection:
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._conn.create_function(*args, **kwargs)
 
+    async def set_trace_callback(self, callback: Callable[[str], object] | None) -> None:
+        self._conn.set_trace_callback(callback)
+
     @property
     def in_transaction(self) -> bool:
         return self._conn.in_transaction
