@@ -15,7 +15,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, text
 
 from onetask.db.engine import Database
-from onetask.db.migrate import upgrade_async
+from onetask.db.migrate import described_by_models, upgrade_async
 from onetask.db.models import Base
 from tests.conftest import make_settings
 
@@ -34,7 +34,8 @@ def _differences(connection: Connection) -> list[Any]:
     with warnings.catch_warnings():
         # SQLite cannot reflect the expression index on lower(username); alembic says so.
         warnings.simplefilter("ignore")
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": described_by_models}
+        context = MigrationContext.configure(connection, opts=opts)
         return list(compare_metadata(context, Base.metadata))
 
 

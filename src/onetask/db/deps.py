@@ -51,3 +51,23 @@ async def _close(session: AsyncSession) -> None:
 
 
 DbSession = Annotated[AsyncSession, Depends(_session)]
+
+
+async def _long_read_session(
+    conn: HTTPConnection, session: DbSession
+) -> AsyncIterator[AsyncSession]:
+    """For a read that may take long: on SQLite a session whose statements run off the
+    event loop (`Database.long_reads`), on PostgreSQL the request's own session (every
+    statement is awaited there). No connection is taken until a statement runs."""
+    factory = get_database(conn).long_reads
+    if factory is None:
+        yield session
+        return
+    long_read = factory()
+    try:
+        yield long_read
+    finally:
+        await _close(long_read)
+
+
+LongReadSession = Annotated[AsyncSession, Depends(_long_read_session)]

@@ -22,12 +22,15 @@ PING_IF_IDLE_S = 2.0
 
 
 class Database:
-    """Two session factories: `reads` and `writes`.
+    """Two session factories: `reads` and `writes`, and on SQLite a third, `long_reads`.
 
     On SQLite a write transaction starts with BEGIN IMMEDIATE, so that it holds the write
     lock from its first statement and never fails upgrading a read lock; writers of this
-    process queue for the write engine's one connection. On PostgreSQL both factories
-    share one engine.
+    process queue for the write engine's one connection. Both run their statements on
+    the event loop's thread (`sqlite_inline`), so a statement that may work for long (a
+    text search) goes to `long_reads`, whose connections run on threads of their own.
+    On PostgreSQL every statement is awaited, both factories share one engine and there
+    is no `long_reads`.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -37,15 +40,22 @@ class Database:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
             self.write_engine = _sqlite_engine(url, immediate=True)
+            self.long_read_engine: AsyncEngine | None = _sqlite_threaded_engine(url)
         else:
             self.read_engine = _postgres_engine(url, settings.database_pool_size)
             self.write_engine = self.read_engine
+            self.long_read_engine = None
         # Callbacks that lower layers look up by name after commit (e.g. the outbox
         # hands committed events to the relay); filled in by the application.
         self.listeners: dict[str, Any] = {}
         info = {"listeners": self.listeners}
         self.reads = async_sessionmaker(self.read_engine, expire_on_commit=False, info=info)
         self.writes = async_sessionmaker(self.write_engine, expire_on_commit=False, info=info)
+        self.long_reads = (
+            async_sessionmaker(self.long_read_engine, expire_on_commit=False, info=info)
+            if self.long_read_engine is not None
+            else None
+        )
         self.checkpointer = (
             sqlite_inline.WalCheckpointer(_sqlite_path(url)) if self.is_sqlite else None
         )
@@ -62,6 +72,8 @@ class Database:
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()
+        if self.long_read_engine is not None:
+            await self.long_read_engine.dispose()
 
     def session(self, *, write: bool) -> AsyncSession:
         return (self.writes if write else self.reads)()
@@ -162,5 +174,31 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
             raise DBAPIError.instance(begin, None, exc, dbapi.Error) from exc
         finally:
             cursor.close()
+
+    return engine
+
+
+LONG_READ_CONNECTIONS = 4
+
+
+def _sqlite_threaded_engine(url: str) -> AsyncEngine:
+    """An engine for reads that may take long (a text search): aiosqlite runs each of its
+    connections on a thread of its own, where `sqlite3` lets go of the GIL while the
+    statement works, and the loop goes on meanwhile. A few connections: searches beyond
+    them wait for one without holding anything (and get 503 after the pool's timeout);
+    a lock is waited for by SQLite's busy handler, on that thread."""
+    engine = create_async_engine(
+        url,
+        pool_size=LONG_READ_CONNECTIONS,
+        max_overflow=0,
+        pool_timeout=sqlite_inline.BUSY_WAIT_S,
+        connect_args={"timeout": sqlite_inline.BUSY_WAIT_S},
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only=ON")  # it reads and nothing else
+        cursor.close()
 
     return engine

@@ -15,8 +15,9 @@ what SQLite's own busy handler does, without holding the loop. Writers in this p
 queue on the write engine's one connection (see `onetask.db.engine`), so busy waits only
 happen behind another process (`onetask db upgrade`, a backup, a test's blocker).
 
-Statements that can touch many rows (retention pruning) work in bounded batches, and
-the WAL is copied into the database file by a thread of its own (`WalCheckpointer`).
+Statements that can touch many rows (retention pruning) work in bounded batches, a text
+search runs on aiosqlite's threads (`Database.long_reads`), and the WAL is copied into
+the database file by a thread of its own (`WalCheckpointer`).
 """
 
 from __future__ import annotations
@@ -154,6 +155,9 @@ class InlineConnection:
 
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._conn.create_function(*args, **kwargs)
+
+    async def set_trace_callback(self, callback: Callable[[str], object] | None) -> None:
+        self._conn.set_trace_callback(callback)
 
     @property
     def in_transaction(self) -> bool:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onetask.db.models import Base, Membership, Task, User
-from onetask.tasks import pagination
+from onetask.tasks import pagination, search
 from onetask.tasks.schemas import TaskFilters
 
 # Every task route runs this, with the signed-in user in the same row (one statement,
@@ -75,10 +75,7 @@ async def page(session: AsyncSession, workspace_id: int, f: TaskFilters) -> list
     if f.due_after:
         query = query.where(Task.due_date >= f.due_after)
     if f.q:
-        pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(
-            Task.title.ilike(pattern, escape="\\") | Task.description.ilike(pattern, escape="\\")
-        )
+        query = query.where(search.matches(f.q, session.get_bind().dialect.name))
     if f.cursor:
         query = query.where(pagination.after_cursor(f.sort, f.cursor))
     query = query.order_by(*pagination.order_by(f.sort)).limit(f.limit + 1)

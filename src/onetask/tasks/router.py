@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from onetask.auth.deps import CurrentUser
 from onetask.db import uow
-from onetask.db.deps import DbSession
+from onetask.db.deps import DbSession, LongReadSession
 from onetask.db.models import Task
 from onetask.openapi import problems
 from onetask.tasks import service
@@ -25,9 +25,13 @@ def _out(task: Task, response: Response) -> TaskOut:
 
 @router.get("/workspaces/{workspace_id}/tasks", response_model=TaskPage)
 async def list_tasks(
-    acc: WorkspaceAccess, session: DbSession, filters: Annotated[TaskFilters, Query()]
+    acc: WorkspaceAccess,
+    session: DbSession,
+    long_read: LongReadSession,
+    filters: Annotated[TaskFilters, Query()],
 ) -> TaskPage:
-    items, cursor = await service.page(session, acc, filters)
+    # A text search may read much of the workspace: never on the event loop's thread.
+    items, cursor = await service.page(long_read if filters.q else session, acc, filters)
     return TaskPage(items=[TaskOut.model_validate(t) for t in items], next_cursor=cursor)
 
 

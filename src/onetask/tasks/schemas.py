@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from onetask.events.messages import UTCTime
 from onetask.inputs import AwareDatetime, Id, StorableText
+from onetask.tasks.search import has_words
 
 Status = Literal["todo", "in_progress", "done"]
 Priority = Literal["low", "medium", "high", "urgent"]
@@ -83,7 +84,19 @@ class TaskFilters(BaseModel):
     assignee_id: Id | None = None
     due_before: AwareDatetime | None = None
     due_after: AwareDatetime | None = None
-    q: Annotated[str, StringConstraints(min_length=1, max_length=200), StorableText] | None = None
+    q: (
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=200),
+            StorableText,
+            AfterValidator(has_words),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Words that must all start a word of the title or description, in any "
+        'order and case (`milk buy` finds "Buy oat milk"); other characters separate words',
+    )
     include_deleted: bool = False
     sort: Sort = "-created_at"
     limit: int = Field(default=50, ge=1, le=200)

@@ -6,6 +6,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from onetask.db.migrate import described_by_models
 from onetask.db.models import Base
 
 config = context.config
@@ -20,6 +21,7 @@ def do_run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=described_by_models,
         render_as_batch=connection.dialect.name == "sqlite",
         transactional_ddl=True,
     )

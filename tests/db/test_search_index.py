@@ -1,0 +1,117 @@
+"""The text-search index: built by the upgrade from the tasks already there, and used by
+the searches on PostgreSQL (its expression must be the queries' own)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from sqlalchemy import make_url, select, text
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from onetask.app import create_app
+from onetask.auth.passwords import hash_password
+from onetask.db.engine import Database
+from onetask.db.migrate import upgrade
+from onetask.db.models import Membership, Task, User, Workspace
+from onetask.tasks import search
+from tests.conftest import DATABASE_URL, make_settings
+
+BEFORE_SEARCH_INDEX = "0003"
+
+
+@asynccontextmanager
+async def empty_database(tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own on the suite's back end, dropped afterwards."""
+    if not DATABASE_URL:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+        return
+    name = f"onetask_migration_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(DATABASE_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def add_tasks_at_previous_revision(url: str) -> None:
+    engine = create_async_engine(url, poolclass=NullPool)
+    async with async_sessionmaker(engine)() as session:
+        owner = User(
+            email="old@example.com",
+            username="old",
+            password_hash=await hash_password("password123"),
+        )
+        session.add(owner)
+        await session.flush()
+        workspace = Workspace(name="Old", owner_id=owner.id)
+        session.add(workspace)
+        await session.flush()
+        session.add(Membership(workspace_id=workspace.id, user_id=owner.id, role="owner"))
+        for title, description in [
+            ("Buy oat milk", None),
+            ("Groceries", "bread, eggs and MILK: buy on Friday"),
+            ("Pay rent", "before the 5th"),
+        ]:
+            session.add(
+                Task(
+                    workspace_id=workspace.id,
+                    user_id=owner.id,
+                    title=title,
+                    description=description,
+                )
+            )
+        await session.commit()
+    await engine.dispose()
+
+
+async def test_tasks_from_before_the_index_are_found_by_word_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    async with empty_database(tmp_path) as url:
+        await asyncio.to_thread(upgrade, url, BEFORE_SEARCH_INDEX)
+        await add_tasks_at_previous_revision(url)
+        app = create_app(make_settings(tmp_path, database_url=url))
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),  # upgrades to the newest revision
+            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        ):
+            login = await client.post(
+                "/api/v1/auth/login", data={"username": "old", "password": "password123"}
+            )
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            workspaces = await client.get("/api/v1/workspaces", headers=headers)
+            ws = workspaces.json()[0]["id"]
+            r = await client.get(
+                f"/api/v1/workspaces/{ws}/tasks", params={"q": "milk buy"}, headers=headers
+            )
+    assert r.status_code == 200, r.text
+    assert sorted(t["title"] for t in r.json()["items"]) == ["Buy oat milk", "Groceries"]
+
+
+async def test_searches_use_the_index_on_postgresql(tmp_path: Path) -> None:
+    if not DATABASE_URL:
+        return  # on SQLite a search reads the FTS5 table: there is nothing else it could use
+    database = Database(make_settings(tmp_path))
+    query = select(Task.id).where(search.matches("buy mil", "postgresql"))
+    sql = str(
+        query.compile(dialect=database.read_engine.dialect, compile_kwargs={"literal_binds": True})
+    )
+    try:
+        async with database.session(write=False) as session:
+            conn = await session.connection()
+            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = "\n".join(row[0] for row in await conn.exec_driver_sql("EXPLAIN " + sql))
+    finally:
+        await database.dispose()
+    assert "ix_tasks_fts" in plan, plan
