@@ -69,7 +69,9 @@ class Database:
             await self.write_engine.dispose()
 
     def session(self, *, write: bool) -> AsyncSession:
-        if write and self.sqlite_path is not None:
+        """A session whose statements wait for another process's lock (SQLite) until
+        `ONETASK_SQLITE_BUSY_TIMEOUT_S` after this call, in all."""
+        if self.sqlite_path is not None:
             sqlite_inline.limit_lock_wait(self.busy_timeout_s)
         return (self.writes if write else self.reads)()
 
