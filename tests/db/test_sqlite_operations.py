@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import User
-from tests.e2e.servers import Server
+from tests.e2e.servers import Server, run_cli
 
 
 def embedded(tmp_path: Path, **env: str) -> Server:
@@ -161,6 +161,19 @@ def test_a_fresh_data_dir_is_private_whatever_the_umask(tmp_path: Path) -> None:
     assert mode(data) == 0o700
     assert {"onetask.db", "onetask.db-wal", "onetask.db-shm", "secret_key"} <= set(found)
     assert found == dict.fromkeys(found, 0o600)
+
+
+def test_db_upgrade_creates_a_private_data_dir_too(tmp_path: Path) -> None:
+    data = tmp_path / "fresh"
+    previous = os.umask(0o022)
+    try:
+        done = run_cli(data, "db", "upgrade")
+    finally:
+        os.umask(previous)
+    assert done.returncode == 0, done.stderr
+    assert mode(data) == 0o700
+    found = {p.name: mode(p) for p in data.iterdir()}
+    assert "onetask.db" in found and found == dict.fromkeys(found, 0o600)
 
 
 def test_files_left_readable_are_made_private_and_a_shared_directory_is_reported(

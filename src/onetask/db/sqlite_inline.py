@@ -14,9 +14,10 @@ retried after an `asyncio.sleep`, with backoff, until the connection's busy wait
 (`ONETASK_SQLITE_BUSY_TIMEOUT_S`) has passed, which is what SQLite's own busy handler
 does, without holding the loop. Writers in this process queue on the write engine's one
 connection (see `onetask.db.engine`), so busy waits only happen behind another process
-(`onetask db upgrade`, a backup, a test's blocker). A write session also bounds its
-whole wait, its turn for the write connection included (`limit_lock_wait`): a request
-queued behind one that is waiting out the lock does not start a wait of its own after it.
+(`onetask db upgrade`, a backup, a test's blocker). A session also bounds its whole
+wait, counted from its creation, its turn for the write connection included
+(`limit_lock_wait`): a request queued behind one that is waiting out the lock does not
+start a wait of its own after it.
 
 Statements that can touch many rows (retention pruning) work in bounded batches, and
 the WAL is copied into the database file by a thread of its own (`WalCheckpointer`).
