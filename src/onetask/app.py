@@ -11,7 +11,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from redis.asyncio import Redis
-from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onetask import __version__
@@ -185,17 +184,15 @@ def _operations_router() -> APIRouter:
     @router.get("/readyz", responses={503: {"model": Problem}})
     async def readyz(request: Request) -> Any:
         database: Database = request.app.state.database
-        try:
-            async with database.session(write=False) as session:
-                await session.execute(text("SELECT 1"))
-            database_ok = True
-        except Exception:
-            database_ok = False
+        database_problem = await database.unready_reason()
         broker_ok = await request.app.state.broker.ping()
-        if database_ok and broker_ok:
+        if database_problem is None and broker_ok:
             return {"status": "ready", "database": "ok", "broker": "ok"}
-        down = [n for n, ok in (("database", database_ok), ("broker", broker_ok)) if not ok]
-        return problem_response(503, "Not ready", f"Unreachable: {', '.join(down)}.", "unavailable")
+        problems = [f"database {database_problem}"] if database_problem else []
+        problems += [] if broker_ok else ["broker unreachable"]
+        return problem_response(
+            503, "Not ready", f"Not ready: {', '.join(problems)}.", "unavailable"
+        )
 
     @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> PlainTextResponse:

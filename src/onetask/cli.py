@@ -45,8 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
         if args.command == "db":
+            from onetask.db.engine import prepare_sqlite
             from onetask.db.migrate import upgrade
 
+            prepare_sqlite(settings)
             upgrade(settings.resolved_database_url)
             print("database is up to date")
             return 0

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from onetask import files
+
 
 class ConfigError(Exception):
     """A setting that makes start-up impossible; the message says how to fix it."""
@@ -21,6 +23,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # PostgreSQL connections per process, opened as needed and then kept (no overflow).
     database_pool_size: int = Field(default=20, ge=1, le=1000)
+    # Embedded mode: how long a write waits for another process's lock on the SQLite
+    # file before it gets 503, and how large the WAL may stay before it is truncated.
+    sqlite_busy_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    sqlite_wal_max_mb: int = Field(default=64, ge=1)
     broker_url: str = "memory://"
     broker_namespace: str = Field(default="onetask", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     secret_key: str | None = Field(default=None, repr=False)
@@ -82,6 +88,10 @@ class Settings(BaseSettings):
         return self.resolved_database_url.startswith("sqlite")
 
     @property
+    def sqlite_wal_max_bytes(self) -> int:
+        return self.sqlite_wal_max_mb * 2**20
+
+    @property
     def uses_memory_broker(self) -> bool:
         return self.broker_url.startswith("memory://")
 
@@ -97,12 +107,12 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key
         path = self.data_dir / "secret_key"
+        files.ensure_private_dir(self.data_dir)
         if path.exists():
+            files.tighten(path)
             return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(48)
-        path.write_text(key)
-        path.chmod(0o600)
+        files.write_private(path, key)
         return key
 
     @property

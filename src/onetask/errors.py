@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -142,10 +143,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
         what = "broker" if isinstance(exc, RedisError) else "database"
         log.warning("%s unavailable: %s", what, type(exc).__name__)
+        why = "unreachable"
+        if _is_locked(exc):
+            why = "locked by another process"
+        elif isinstance(exc, PoolTimeout):  # every connection in use for pool_timeout
+            why = "busy"
         return problem_response(
             503,
             "Service unavailable",
-            f"The {what} is unreachable; retry shortly.",
+            f"The {what} is {why}; retry shortly.",
             "unavailable",
             headers={"Retry-After": "2"},
         )
@@ -162,6 +168,12 @@ def install_error_handlers(app: FastAPI) -> None:
 # (08 connection exception, 53 insufficient resources, 57P operator intervention): the
 # request may succeed shortly, so 503, not 500.
 _OUTAGE_SQLSTATES = ("08", "53", "57P")
+
+
+def _is_locked(exc: Exception) -> bool:
+    """SQLite's write lock held by another process past the busy timeout."""
+    orig = getattr(exc, "orig", None)
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
 
 
 def _is_outage(exc: DBAPIError) -> bool:

@@ -10,23 +10,37 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from onetask.config import ConfigError, Settings
-from onetask.db import sqlite_inline
 from onetask.db.engine import Database
+
+
+async def make_database(tmp_path: Path, **settings: Any) -> Database:
+    path = tmp_path / "inline.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    db = Database(Settings(data_dir=tmp_path, database_url=url, **settings))
+    async with db.session(write=True) as session:
+        await session.execute(text("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT)"))
+        await session.commit()
+    return db
 
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    path = tmp_path / "inline.db"
-    db = Database(Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{path}"))
-    async with db.session(write=True) as session:
-        await session.execute(text("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT)"))
-        await session.commit()
+    db = await make_database(tmp_path)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def impatient(tmp_path: Path) -> AsyncIterator[Database]:
+    """Gives up on another process's lock after 1 s."""
+    db = await make_database(tmp_path, sqlite_busy_timeout_s=1.0)
     yield db
     await db.dispose()
 
@@ -70,19 +84,41 @@ async def test_a_writer_waits_for_another_process_lock_without_holding_the_loop(
     assert await values(database) == ["other process", "after the lock"]
 
 
-async def test_a_lock_held_past_the_busy_wait_fails_the_statement(
-    database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sqlite_inline, "BUSY_WAIT_S", 0.2)
-    other = blocker(database)
+async def test_a_lock_held_past_the_busy_wait_fails_the_statement(impatient: Database) -> None:
+    other = blocker(impatient)
     try:
         with pytest.raises(OperationalError, match="locked"):
-            await asyncio.wait_for(write(database, "never"), 5)
+            await asyncio.wait_for(write(impatient, "never"), 5)
     finally:
         other.execute("ROLLBACK")
         other.close()
-    await write(database, "then it works")
-    assert await values(database) == ["then it works"]
+    await write(impatient, "then it works")
+    assert await values(impatient) == ["then it works"]
+
+
+async def test_a_writer_queued_behind_a_lock_wait_waits_the_busy_timeout_in_all(
+    impatient: Database,
+) -> None:
+    """A writer that queues behind one waiting out another process's lock waits for the
+    busy timeout in all, its turn for the write connection included; it does not start a
+    wait of its own when its turn comes (which made it 1.7 s here)."""
+    other = blocker(impatient)
+    loop = asyncio.get_running_loop()
+    try:
+        first = asyncio.create_task(write(impatient, "first"))
+        await asyncio.sleep(0.3)  # the first writer is waiting for the lock by now
+        started = loop.time()
+        with pytest.raises(OperationalError, match="locked"):
+            await asyncio.wait_for(write(impatient, "queued"), 5)
+        queued_waited = loop.time() - started
+        with pytest.raises(OperationalError, match="locked"):
+            await first
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert queued_waited < 1.4 * impatient.busy_timeout_s
+    await write(impatient, "then it works")
+    assert await values(impatient) == ["then it works"]
 
 
 async def test_writers_of_this_process_queue_in_order(database: Database) -> None:

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import PoolResetState, event, make_url
+from sqlalchemy import PoolResetState, event, make_url, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from onetask import files
 from onetask.config import ConfigError, Settings
 from onetask.db import sqlite_inline
 
 PING_IF_IDLE_S = 2.0
+READY_LOCK_WAIT_S = 1.0
 
 
 class Database:
@@ -36,11 +38,14 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         url = settings.resolved_database_url
         self.is_sqlite = url.startswith("sqlite")
-        if self.is_sqlite:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            self.read_engine = _sqlite_engine(url, immediate=False)
-            self.write_engine = _sqlite_engine(url, immediate=True)
-            self.long_read_engine: AsyncEngine | None = _sqlite_threaded_engine(url)
+        self.sqlite_path = prepare_sqlite(settings)
+        self.busy_timeout_s = settings.sqlite_busy_timeout_s
+        if self.sqlite_path is not None:
+            self.read_engine = _sqlite_engine(settings, immediate=False)
+            self.write_engine = _sqlite_engine(settings, immediate=True)
+            self.long_read_engine: AsyncEngine | None = _sqlite_threaded_engine(
+                url, settings.sqlite_busy_timeout_s
+            )
         else:
             self.read_engine = _postgres_engine(url, settings.database_pool_size)
             self.write_engine = self.read_engine
@@ -57,7 +62,9 @@ class Database:
             else None
         )
         self.checkpointer = (
-            sqlite_inline.WalCheckpointer(_sqlite_path(url)) if self.is_sqlite else None
+            sqlite_inline.WalCheckpointer(self.sqlite_path, settings.sqlite_wal_max_bytes)
+            if self.sqlite_path is not None
+            else None
         )
 
     def start(self, on_checkpoint: sqlite_inline.OnCheckpoint | None = None) -> None:
@@ -76,7 +83,29 @@ class Database:
             await self.long_read_engine.dispose()
 
     def session(self, *, write: bool) -> AsyncSession:
+        """A session whose statements wait for another process's lock (SQLite) until
+        `ONETASK_SQLITE_BUSY_TIMEOUT_S` after this call, in all."""
+        if self.sqlite_path is not None:
+            sqlite_inline.limit_lock_wait(self.busy_timeout_s)
         return (self.writes if write else self.reads)()
+
+    async def unready_reason(self) -> str | None:
+        """Why requests would fail now (for `/readyz`), or None.
+
+        On SQLite reads never wait for the write lock (WAL): a file that another process
+        holds write-locked (`BEGIN IMMEDIATE`) answers a SELECT but fails every write, so
+        the write lock is tried too, for up to `READY_LOCK_WAIT_S`."""
+        try:
+            async with self.session(write=False) as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            return "unreachable"
+        wait_s = min(READY_LOCK_WAIT_S, self.busy_timeout_s)
+        if self.sqlite_path is not None and not await sqlite_inline.can_write(
+            self.sqlite_path, wait_s
+        ):
+            return "write-locked by another process"
+        return None
 
 
 def _postgres_engine(url: str, pool_size: int) -> AsyncEngine:
@@ -113,6 +142,21 @@ def _postgres_engine(url: str, pool_size: int) -> AsyncEngine:
     return engine
 
 
+def prepare_sqlite(settings: Settings) -> Path | None:
+    """The SQLite file's path (None on PostgreSQL), after making the data directory 0700
+    and the database file 0600 (`onetask.files`), before SQLite or a migration opens it."""
+    url = settings.resolved_database_url
+    if not url.startswith("sqlite"):
+        return None
+    path = _sqlite_path(url)
+    files.ensure_private_dir(settings.data_dir)
+    if path.parent.is_dir():  # else SQLite says it cannot open the file, as before
+        files.create_private(path)
+        for companion in ("-wal", "-shm", "-journal"):
+            files.tighten(Path(f"{path}{companion}"))
+    return path
+
+
 def _sqlite_path(url: str) -> Path:
     path = make_url(url).database
     if not path or path == ":memory:" or path.startswith("file:"):
@@ -123,23 +167,27 @@ def _sqlite_path(url: str) -> Path:
     return Path(path)
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
+def _sqlite_engine(settings: Settings, *, immediate: bool) -> AsyncEngine:
     """An engine whose statements run on the event loop's thread (`sqlite_inline`).
 
     The write engine has one connection: writers in this process queue for it on the
     loop, in order, instead of polling SQLite's write lock; the read engine has as many
-    as concurrent requests need (WAL readers never wait for the writer)."""
+    as concurrent requests need (WAL readers never wait for the writer). Waiting for the
+    connection and for another process's lock are both bounded by
+    `ONETASK_SQLITE_BUSY_TIMEOUT_S`, then the request gets 503."""
+    url = settings.resolved_database_url
     database = _sqlite_path(url)
+    busy_wait_s = settings.sqlite_busy_timeout_s
 
     async def connect() -> sqlite_inline.InlineConnection:
-        return sqlite_inline.connect(database)
+        return sqlite_inline.connect(database, busy_wait_s)
 
     engine = create_async_engine(
         url,
         async_creator=connect,
         pool_size=1 if immediate else 10,
         max_overflow=0 if immediate else 30,
-        pool_timeout=sqlite_inline.BUSY_WAIT_S,
+        pool_timeout=busy_wait_s,
         pool_reset_on_return=None,  # see _on_reset
     )
 
@@ -150,6 +198,8 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA wal_autocheckpoint=0")  # off the loop: `WalCheckpointer`
+        # A WAL that a burst grew is cut back to this when it is next reused.
+        cursor.execute(f"PRAGMA journal_size_limit={settings.sqlite_wal_max_bytes}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "reset")
@@ -181,7 +231,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
 LONG_READ_CONNECTIONS = 4
 
 
-def _sqlite_threaded_engine(url: str) -> AsyncEngine:
+def _sqlite_threaded_engine(url: str, busy_wait_s: float) -> AsyncEngine:
     """An engine for reads that may take long (a text search): aiosqlite runs each of its
     connections on a thread of its own, where `sqlite3` lets go of the GIL while the
     statement works, and the loop goes on meanwhile. A few connections: searches beyond
@@ -191,8 +241,8 @@ def _sqlite_threaded_engine(url: str) -> AsyncEngine:
         url,
         pool_size=LONG_READ_CONNECTIONS,
         max_overflow=0,
-        pool_timeout=sqlite_inline.BUSY_WAIT_S,
-        connect_args={"timeout": sqlite_inline.BUSY_WAIT_S},
+        pool_timeout=busy_wait_s,
+        connect_args={"timeout": busy_wait_s},
     )
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -10,10 +10,14 @@ This module gives SQLAlchemy's aiosqlite dialect a connection with the same awai
 interface whose calls run `sqlite3` directly. What makes that safe on the loop is that
 it never waits for a lock there: connections are opened with no busy timeout, so a
 statement that finds the database locked fails at once with SQLITE_BUSY; it is then
-retried after an `asyncio.sleep`, with backoff, until `BUSY_WAIT_S` has passed, which is
-what SQLite's own busy handler does, without holding the loop. Writers in this process
-queue on the write engine's one connection (see `onetask.db.engine`), so busy waits only
-happen behind another process (`onetask db upgrade`, a backup, a test's blocker).
+retried after an `asyncio.sleep`, with backoff, until the connection's busy wait
+(`ONETASK_SQLITE_BUSY_TIMEOUT_S`) has passed, which is what SQLite's own busy handler
+does, without holding the loop. Writers in this process queue on the write engine's one
+connection (see `onetask.db.engine`), so busy waits only happen behind another process
+(`onetask db upgrade`, a backup, a test's blocker). A session also bounds its whole
+wait, counted from its creation, its turn for the write connection included
+(`limit_lock_wait`): a request queued behind one that is waiting out the lock does not
+start a wait of its own after it.
 
 Statements that can touch many rows (retention pruning) work in bounded batches, a text
 search runs on aiosqlite's threads (`Database.long_reads`), and the WAL is copied into
@@ -25,13 +29,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
-BUSY_WAIT_S = 30.0  # what `busy_timeout` was on the threaded driver
 _FIRST_BACKOFF_S = 0.0005
 _MAX_BACKOFF_S = 0.02
 # SQLITE_BUSY, SQLITE_BUSY_RECOVERY, SQLITE_BUSY_TIMEOUT: the statement did nothing and
@@ -41,38 +47,50 @@ _RETRYABLE = frozenset({5, 261, 773})
 T = TypeVar("T")
 log = logging.getLogger("onetask")
 
+# `time.monotonic()` by which the current task's statements stop waiting for a lock.
+_lock_deadline: ContextVar[float] = ContextVar("sqlite_lock_deadline", default=math.inf)
+
+
+def limit_lock_wait(seconds: float) -> None:
+    """The current task (a request, say) waits for locks for `seconds` from now, in all."""
+    _lock_deadline.set(time.monotonic() + seconds)
+
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return getattr(exc, "sqlite_errorcode", None) in _RETRYABLE
 
 
-async def _run(call: Callable[..., T], *args: Any) -> T:
-    """`call(*args)` now; if the database is locked, again later, without blocking."""
+async def _run(wait_s: float, call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)` now; if the database is locked, again later, without blocking, for
+    `wait_s` at most (less if the task's `limit_lock_wait` ends sooner)."""
     try:
         return call(*args)
     except sqlite3.OperationalError as exc:
         if not _is_busy(exc):
             raise
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + BUSY_WAIT_S
+        busy = exc
+    deadline = min(time.monotonic() + wait_s, _lock_deadline.get())
     backoff = _FIRST_BACKOFF_S
-    while True:
-        await asyncio.sleep(backoff)
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(backoff, left))
         backoff = min(backoff * 2, _MAX_BACKOFF_S)
         try:
             return call(*args)
         except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or loop.time() >= deadline:
+            if not _is_busy(exc):
                 raise
+            busy = exc
+    raise busy
 
 
 class InlineCursor:
     """aiosqlite's `Cursor` interface over a `sqlite3.Cursor`."""
 
-    __slots__ = ("_cursor",)
+    __slots__ = ("_cursor", "_wait_s")
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
+    def __init__(self, cursor: sqlite3.Cursor, wait_s: float) -> None:
         self._cursor = cursor
+        self._wait_s = wait_s
 
     async def __aenter__(self) -> InlineCursor:
         return self
@@ -81,12 +99,12 @@ class InlineCursor:
         self._cursor.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineCursor:
-        await _run(self._cursor.execute, sql, parameters)
+        await _run(self._wait_s, self._cursor.execute, sql, parameters)
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> InlineCursor:
         rows = list(parameters)  # a retry must see the same rows
-        await _run(self._cursor.executemany, sql, rows)
+        await _run(self._wait_s, self._cursor.executemany, sql, rows)
         return self
 
     # Rows come from a statement that has started, inside a read snapshot: these never
@@ -127,8 +145,9 @@ class InlineCursor:
 class InlineConnection:
     """aiosqlite's `Connection` interface over a `sqlite3.Connection`."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, busy_wait_s: float) -> None:
         self._connection: sqlite3.Connection | None = conn
+        self.busy_wait_s = busy_wait_s
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -137,13 +156,13 @@ class InlineConnection:
         return self._connection
 
     def cursor(self) -> InlineCursor:
-        return InlineCursor(self._conn.cursor())
+        return InlineCursor(self._conn.cursor(), self.busy_wait_s)
 
     async def commit(self) -> None:
-        await _run(self._conn.commit)
+        await _run(self.busy_wait_s, self._conn.commit)
 
     async def rollback(self) -> None:
-        await _run(self._conn.rollback)
+        await _run(self.busy_wait_s, self._conn.rollback)
 
     async def close(self) -> None:
         self.stop()
@@ -168,15 +187,34 @@ class InlineConnection:
         return self._conn.isolation_level
 
 
-def connect(path: Path) -> InlineConnection:
+def connect(path: Path, busy_wait_s: float) -> InlineConnection:
     """A connection in autocommit mode (we issue BEGIN ourselves) that never waits on a
-    lock by itself: `timeout=0` is `busy_timeout=0`. It is only used from the loop's
-    thread; `check_same_thread=False` lets the pool close it from wherever it is dropped."""
+    lock by itself: `timeout=0` is `busy_timeout=0`; `_run` waits for up to `busy_wait_s`
+    instead. It is only used from the loop's thread; `check_same_thread=False` lets the
+    pool close it from wherever it is dropped."""
     conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
-    return InlineConnection(conn)
+    return InlineConnection(conn, busy_wait_s)
+
+
+async def can_write(path: Path, wait_s: float) -> bool:
+    """Whether this process could take the database's write lock within `wait_s`: False
+    while another process holds it (`BEGIN IMMEDIATE` on the file), for `/readyz`."""
+    conn = connect(path, wait_s)
+    try:
+        async with conn.cursor() as cursor:
+            await cursor.execute("BEGIN IMMEDIATE")
+        await conn.rollback()
+        return True
+    except sqlite3.OperationalError as exc:
+        if _is_busy(exc):
+            return False
+        raise
+    finally:
+        conn.stop()
 
 
 CHECKPOINT_EVERY_S = 1.0
+TRUNCATE_WAIT_MS = 100
 OnCheckpoint = Callable[[float, bool], None]
 
 
@@ -191,12 +229,22 @@ class WalCheckpointer:
     (`wal_autocheckpoint=0`, see `onetask.db.engine`) and this runs PASSIVE checkpoints
     instead, which never wait for or block a reader or a writer; `sqlite3` lets go of the
     GIL while it copies. The WAL is reused from its start by the first commit after a
-    checkpoint that copied all of it, as before."""
+    checkpoint that copied all of it, as before, and cut back to `wal_max_bytes` then
+    (`journal_size_limit`, set by `onetask.db.engine`).
 
-    def __init__(self, path: Path, every_s: float = CHECKPOINT_EVERY_S) -> None:
+    Readers that never all finish at once keep the WAL from being reused, and it grows
+    (to 492 MB once). Past `wal_max_bytes` a TRUNCATE checkpoint follows the PASSIVE
+    one: it waits up to `TRUNCATE_WAIT_MS` for the readers (new writers wait meanwhile,
+    retrying without holding the loop), copies the rest and empties the file; if the
+    readers outlast it, it is tried again a second later."""
+
+    def __init__(self, path: Path, wal_max_bytes: int, every_s: float = CHECKPOINT_EVERY_S) -> None:
         self.path = path
+        self.wal = Path(f"{path}-wal")
+        self.wal_max_bytes = wal_max_bytes
         self.every_s = every_s
         self.checkpoints = 0
+        self.truncations = 0
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._on_checkpoint: OnCheckpoint | None = None
@@ -238,4 +286,21 @@ class WalCheckpointer:
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        if self._wal_size() > self.wal_max_bytes:
+            self._truncate(conn)
         self.checkpoints += 1
+
+    def _wal_size(self) -> int:
+        try:
+            return os.stat(self.wal).st_size
+        except FileNotFoundError:
+            return 0
+
+    def _truncate(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}")
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            conn.execute("PRAGMA busy_timeout=0")
+        if not busy:
+            self.truncations += 1
