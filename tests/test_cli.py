@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
-from tests.e2e.servers import run_cli
+import httpx
+import pytest
+
+from tests.e2e.servers import Server, run_cli
 
 
 def test_several_workers_with_the_in_process_broker_are_refused(tmp_path: Path) -> None:
@@ -32,3 +37,22 @@ def test_workers_that_cannot_start_stop_the_supervisor_with_their_status(tmp_pat
     assert result.returncode == 3, result.stderr[-2000:]
     assert "failed to start" in result.stderr
     assert "restarting" not in result.stderr
+
+
+@pytest.mark.scaled  # several workers need PostgreSQL and Redis
+def test_workers_log_as_a_single_process_does(tmp_path: Path) -> None:
+    server = Server(tmp_path).start(workers=2)
+    try:
+        marker = f"/healthz?marker={time.time_ns()}"
+        for _ in range(10):  # spread over the workers as the kernel likes
+            assert httpx.get(server.url + marker, timeout=10).status_code == 200
+        deadline = time.monotonic() + 10
+        while marker not in (log := server.log.read_text()):
+            assert time.monotonic() < deadline, f"no access log line:\n{log[-3000:]}"
+            time.sleep(0.05)
+    finally:
+        server.stop()
+    started = re.findall(r"Started server process \[(\d+)\]", log)
+    assert len(set(started)) == 2, log[-3000:]  # each worker's start-up lines
+    assert log.count("Application startup complete.") == 2
+    assert f'"GET {marker} HTTP/1.1" 200' in log

@@ -169,6 +169,9 @@ def _supervise(config: uvicorn.Config, workers: int) -> int:
 
 
 def _worker(config: uvicorn.Config, sock: socket.socket, started: Event) -> None:
+    # A spawned process starts with logging unconfigured: without this, a worker writes
+    # no log at all, not even its access log.
+    config.configure_logging()
     server = GracefulServer(config)
     server.on_started = started.set
     server.run(sockets=[sock])
