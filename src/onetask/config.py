@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +13,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class ConfigError(Exception):
     """A setting that makes start-up impossible; the message says how to fix it."""
+
+
+def without_password(url: str) -> str:
+    """`url` with its password, if any, replaced by `***`: fit for a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))
 
 
 class Settings(BaseSettings):
@@ -90,6 +100,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'onetask.db').resolve()}"
+
+    def describe(self) -> str:
+        """Mode, database, broker and data directory, for the start-up log."""
+        return (
+            f"{'scaled' if self.is_scaled else 'embedded'} mode; "
+            f"database {without_password(self.resolved_database_url)}; "
+            f"broker {without_password(self.broker_url)}; "
+            f"data directory {self.data_dir.resolve()}"
+        )
 
     @cached_property
     def signing_key(self) -> str:
