@@ -22,7 +22,12 @@ from pydantic import ValidationError
 from onetask.config import ConfigError, Settings
 from onetask.logs import configure
 from onetask.metrics import GC_FROZEN, Metrics
+from onetask.preflight import Unreachable, check_reachable
 from onetask.realtime.transport import OneTaskWebSocketProtocol
+
+# Exit statuses (README, Command line). 3 is uvicorn's: the application failed to start.
+EXIT_CONFIGURATION = 2
+EXIT_UNREACHABLE = 4
 
 GC_GEN0_THRESHOLD = 10_000  # allocations between young collections (CPython: 700)
 # A worker that dies within WORKER_YOUNG_S of starting is restarted after a pause that
@@ -47,13 +52,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "db":
             from onetask.db.migrate import upgrade
 
+            check_reachable(settings, broker=False)
             upgrade(settings.resolved_database_url)
             print("database is up to date")
             return 0
         return _serve(settings, args.host, args.port, args.workers)
-    except (ConfigError, ValidationError) as exc:
+    except ConfigError as exc:
         print(f"onetask: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIGURATION
+    except Unreachable as exc:
+        print(f"onetask: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except ValidationError as exc:
+        print(f"onetask: configuration error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+
+
+def _one_line(error: ValidationError) -> str:
+    """pydantic's report spans several lines per error; one line names each setting."""
+    problems = []
+    for e in error.errors():
+        name = "ONETASK_" + "_".join(map(str, e["loc"])).upper()
+        shown = "" if "SECRET" in name else f" (got {e['input']!r})"
+        problems.append(f"{name}: {e['msg']}{shown}")
+    return "; ".join(problems)
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
@@ -67,6 +89,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         )
     if workers > 1 and settings.is_sqlite:
         raise ConfigError("--workers > 1 needs PostgreSQL (ONETASK_DATABASE_URL).")
+    check_reachable(settings)
     settings.signing_key  # noqa: B018  (creates the embedded secret before anything forks)
     _raise_fd_limit()
     config = uvicorn.Config(

@@ -7,12 +7,36 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ConfigError(Exception):
     """A setting that makes start-up impossible; the message says how to fix it."""
+
+
+# What a user may write, and what OneTask's drivers need it to be.
+_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+
+
+def normalized_database_url(url: str) -> str:
+    """`postgres://` and `postgresql://` (as hosting providers write them) are PostgreSQL
+    through asyncpg, `sqlite://` is SQLite through aiosqlite; other drivers are refused."""
+    scheme, separator, rest = url.partition("://")
+    driver = _DRIVERS.get(scheme.lower())
+    if not separator or driver is None:
+        raise ConfigError(
+            f"ONETASK_DATABASE_URL={without_password(url)!r} is not a database OneTask can "
+            "use: write postgresql://user:password@host:5432/db (PostgreSQL, through asyncpg) "
+            "or sqlite+aiosqlite:////absolute/path/onetask.db."
+        )
+    return f"{driver}://{rest}"
 
 
 def without_password(url: str) -> str:
@@ -66,6 +90,11 @@ class Settings(BaseSettings):
     fault_crash_after_commit: bool = False
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_or_aiosqlite(cls, url: str | None) -> str | None:
+        return normalized_database_url(url) if url else None
 
     @model_validator(mode="after")
     def _scaled_mode_needs_a_secret(self) -> Settings:
