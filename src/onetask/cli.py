@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 from typing import Any
@@ -24,6 +25,7 @@ from onetask.logs import configure
 from onetask.metrics import GC_FROZEN, Metrics
 from onetask.preflight import Unreachable, check_reachable
 from onetask.realtime.transport import OneTaskWebSocketProtocol
+from onetask.slow_requests import ServerConfig
 
 # Exit statuses (README, Command line). 3 is uvicorn's: the application failed to start.
 EXIT_CONFIGURATION = 2
@@ -92,8 +94,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     check_reachable(settings)
     settings.signing_key  # noqa: B018  (creates the embedded secret before anything forks)
     _raise_fd_limit()
-    config = uvicorn.Config(
+    config = ServerConfig(
         "onetask.app:create_app",
+        request_timeout_s=settings.request_timeout_s,
         factory=True,
         host=host,
         port=port,
@@ -117,10 +120,19 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
 
 
 def _raise_fd_limit() -> None:
-    """One file descriptor per WebSocket: allow as many as the hard limit does."""
+    """One file descriptor per connection: allow as many as the hard limit does (the
+    soft limit is often 1024). An unlimited hard limit (macOS) is not a value the soft
+    limit may take: then the largest of a few sizes that the system accepts."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if soft == resource.RLIM_INFINITY or soft == hard:
+        return
+    targets = [hard] if hard != resource.RLIM_INFINITY else [1 << 20, 1 << 16, 10240]
+    for target in targets:
+        if target <= soft:
+            return
+        with suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return
 
 
 def _supervise(config: uvicorn.Config, workers: int) -> int:

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     # committing a change that emits events, before anything is published.
     fault_crash_after_commit: bool = False
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Longest a request (line, headers, body) or a WebSocket handshake may take to arrive.
+    request_timeout_s: float = Field(default=30.0, gt=0)
     log_level: str = "info"
 
     @field_validator("database_url")
