@@ -117,6 +117,13 @@ def test_a_database_url_with_another_driver_is_one_line_and_status_2(tmp_path: P
         assert "ONETASK_DATABASE_URL" in line and "postgresql://" in line, line
 
 
+def test_a_malformed_setting_is_one_line_naming_it_and_status_2(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "db", "upgrade", ONETASK_DATABASE_POOL_SIZE="many")
+    assert result.returncode == 2, result.stderr[-2000:]
+    [line] = result.stderr.strip().splitlines()
+    assert "ONETASK_DATABASE_POOL_SIZE" in line and "'many'" in line, line
+
+
 @pytest.mark.scaled  # a real PostgreSQL
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
 def test_postgres_urls_without_a_driver_mean_asyncpg(tmp_path: Path, scheme: str) -> None:
