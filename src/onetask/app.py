@@ -190,7 +190,7 @@ _SIGNPOSTS = {
 }
 
 
-def _index(request: Request) -> Response:
+async def _index(request: Request) -> Response:
     """A browser gets a page of links; anything else, the same links as JSON."""
     if "text/html" in request.headers.get("accept", ""):
         items = "".join(
