@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import resource
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -120,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     """Start database, broker, relay and hub; stop them in reverse, sockets first."""
     metrics: Metrics = app.state.metrics
+    open_files, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    log.info("OneTask %s: %s; open files limit %s", __version__, settings.describe(), open_files)
     database = Database(settings)
     if settings.auto_migrate:
         await upgrade_async(settings.resolved_database_url)
@@ -174,8 +177,35 @@ def _login_limits(settings: Settings) -> LoginLimits:
     )
 
 
+# Where a person who opens the server's address should go next.
+_SIGNPOSTS = {
+    "docs": ("/docs", "REST API documentation (Swagger UI)"),
+    "redoc": ("/redoc", "REST API documentation (ReDoc)"),
+    "openapi": ("/openapi.json", "the REST contract (OpenAPI)"),
+    "asyncapi": ("/asyncapi.json", "the WebSocket contract (AsyncAPI)"),
+    "ws_test": ("/ws-test", "a page to try the WebSockets in a browser"),
+    "healthz": ("/healthz", "liveness"),
+    "readyz": ("/readyz", "readiness: database and broker reachable"),
+}
+
+
+async def _index(request: Request) -> Response:
+    """A browser gets a page of links; anything else, the same links as JSON."""
+    if "text/html" in request.headers.get("accept", ""):
+        items = "".join(
+            f'<li><a href="{path}">{path}</a>: {what}</li>' for path, what in _SIGNPOSTS.values()
+        )
+        return HTMLResponse(
+            f"<!doctype html><meta charset=utf-8><title>OneTask</title>"
+            f"<h1>OneTask {__version__}</h1><p>The REST API is under /api/v1.</p><ul>{items}</ul>"
+        )
+    links = {name: path for name, (path, _) in _SIGNPOSTS.items()}
+    return JSONResponse({"name": "OneTask", "version": __version__, "api": "/api/v1", **links})
+
+
 def _operations_router() -> APIRouter:
     router = APIRouter(tags=["operations"])
+    router.add_api_route("/", _index, methods=["GET"], include_in_schema=False)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:

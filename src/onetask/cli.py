@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 from typing import Any
@@ -22,7 +23,13 @@ from pydantic import ValidationError
 from onetask.config import ConfigError, Settings
 from onetask.logs import configure
 from onetask.metrics import GC_FROZEN, Metrics
+from onetask.preflight import Unreachable, check_reachable
 from onetask.realtime.transport import OneTaskWebSocketProtocol
+from onetask.slow_requests import ServerConfig
+
+# Exit statuses (README, Command line). 3 is uvicorn's: the application failed to start.
+EXIT_CONFIGURATION = 2
+EXIT_UNREACHABLE = 4
 
 GC_GEN0_THRESHOLD = 10_000  # allocations between young collections (CPython: 700)
 # A worker that dies within WORKER_YOUNG_S of starting is restarted after a pause that
@@ -49,13 +56,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             from onetask.db.migrate import upgrade
 
             prepare_sqlite(settings)
+            check_reachable(settings, broker=False)
             upgrade(settings.resolved_database_url)
             print("database is up to date")
             return 0
         return _serve(settings, args.host, args.port, args.workers)
-    except (ConfigError, ValidationError) as exc:
+    except ConfigError as exc:
         print(f"onetask: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIGURATION
+    except Unreachable as exc:
+        print(f"onetask: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except ValidationError as exc:
+        print(f"onetask: configuration error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+
+
+def _one_line(error: ValidationError) -> str:
+    """pydantic's report spans several lines per error; one line names each setting."""
+    problems = []
+    for e in error.errors():
+        name = "ONETASK_" + "_".join(map(str, e["loc"])).upper()
+        shown = "" if "SECRET" in name else f" (got {e['input']!r})"
+        problems.append(f"{name}: {e['msg']}{shown}")
+    return "; ".join(problems)
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
@@ -69,10 +93,12 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         )
     if workers > 1 and settings.is_sqlite:
         raise ConfigError("--workers > 1 needs PostgreSQL (ONETASK_DATABASE_URL).")
+    check_reachable(settings)
     settings.signing_key  # noqa: B018  (creates the embedded secret before anything forks)
     _raise_fd_limit()
-    config = uvicorn.Config(
+    config = ServerConfig(
         "onetask.app:create_app",
+        request_timeout_s=settings.request_timeout_s,
         factory=True,
         host=host,
         port=port,
@@ -96,10 +122,19 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
 
 
 def _raise_fd_limit() -> None:
-    """One file descriptor per WebSocket: allow as many as the hard limit does."""
+    """One file descriptor per connection: allow as many as the hard limit does (the
+    soft limit is often 1024). An unlimited hard limit (macOS) is not a value the soft
+    limit may take: then the largest of a few sizes that the system accepts."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if soft == resource.RLIM_INFINITY or soft == hard:
+        return
+    targets = [hard] if hard != resource.RLIM_INFINITY else [1 << 20, 1 << 16, 10240]
+    for target in targets:
+        if target <= soft:
+            return
+        with suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return
 
 
 def _supervise(config: uvicorn.Config, workers: int) -> int:
@@ -171,6 +206,9 @@ def _supervise(config: uvicorn.Config, workers: int) -> int:
 
 
 def _worker(config: uvicorn.Config, sock: socket.socket, started: Event) -> None:
+    # A spawned process starts with logging unconfigured: without this, a worker writes
+    # no log at all, not even its access log.
+    config.configure_logging()
     server = GracefulServer(config)
     server.on_started = started.set
     server.run(sockets=[sock])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from onetask import files
@@ -14,6 +15,39 @@ from onetask import files
 
 class ConfigError(Exception):
     """A setting that makes start-up impossible; the message says how to fix it."""
+
+
+# What a user may write, and what OneTask's drivers need it to be.
+_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+
+
+def normalized_database_url(url: str) -> str:
+    """`postgres://` and `postgresql://` (as hosting providers write them) are PostgreSQL
+    through asyncpg, `sqlite://` is SQLite through aiosqlite; other drivers are refused."""
+    scheme, separator, rest = url.partition("://")
+    driver = _DRIVERS.get(scheme.lower())
+    if not separator or driver is None:
+        raise ConfigError(
+            f"ONETASK_DATABASE_URL={without_password(url)!r} is not a database OneTask can "
+            "use: write postgresql://user:password@host:5432/db (PostgreSQL, through asyncpg) "
+            "or sqlite+aiosqlite:////absolute/path/onetask.db."
+        )
+    return f"{driver}://{rest}"
+
+
+def without_password(url: str) -> str:
+    """`url` with its password, if any, replaced by `***`: fit for a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))
 
 
 class Settings(BaseSettings):
@@ -61,7 +95,14 @@ class Settings(BaseSettings):
     # committing a change that emits events, before anything is published.
     fault_crash_after_commit: bool = False
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Longest a request (line, headers, body) or a WebSocket handshake may take to arrive.
+    request_timeout_s: float = Field(default=30.0, gt=0)
     log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_or_aiosqlite(cls, url: str | None) -> str | None:
+        return normalized_database_url(url) if url else None
 
     @model_validator(mode="after")
     def _scaled_mode_needs_a_secret(self) -> Settings:
@@ -100,6 +141,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'onetask.db').resolve()}"
+
+    def describe(self) -> str:
+        """Mode, database, broker and data directory, for the start-up log."""
+        return (
+            f"{'scaled' if self.is_scaled else 'embedded'} mode; "
+            f"database {without_password(self.resolved_database_url)}; "
+            f"broker {without_password(self.broker_url)}; "
+            f"data directory {self.data_dir.resolve()}"
+        )
 
     @cached_property
     def signing_key(self) -> str:

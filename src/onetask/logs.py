@@ -1,16 +1,52 @@
-"""Logging set-up. Access logs never show tokens: `token=` values are redacted."""
+"""Logging set-up. Logs never show tokens: query parameters whose name, once decoded,
+names a secret (`token=`, `%74oken=`, `TOKEN=`, `access_token=`…) have their values
+redacted, and so does anything shaped like a JWT, wherever it appears."""
 
 from __future__ import annotations
 
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
-_TOKEN = re.compile(r"((?:^|[?&])(?:token|access_token|refresh_token)=)[^&\s\"]*")
+# `name=value` where a query parameter may start. `#` and `;` count as starts too: a
+# WebSocket request line keeps its fragment in the query string, and a name after either
+# must not hide behind them. A value ends where the server's own parsing would end it.
+_PARAMETER = re.compile(r"(?:^|(?<=[?&;#]))([^=&;#?\s\"]+)=([^&#;\s\"]*)")
+# A JWT (base64url `{"` starts the header), with its dots possibly percent-encoded.
+_JWT = re.compile(r"eyJ[\w-]*(?:\.|%2[eE])[\w-]+(?:\.|%2[eE])[\w-]*")
+_SECRET_NAMES = ("token", "password", "secret")
+REDACTED = "[redacted]"
+
+
+def _names_a_secret(raw_name: str) -> bool:
+    # Decoded as the server decodes it, and again: `%2574oken` is `%74oken` once decoded.
+    name = raw_name
+    for _ in range(3):
+        decoded = unquote_plus(name)
+        if decoded == name:
+            break
+        name = decoded
+    folded = name.casefold()
+    return any(secret in folded for secret in _SECRET_NAMES)
+
+
+def _redact_parameter(match: re.Match[str]) -> str:
+    name, value = match.group(1), match.group(2)
+    if _names_a_secret(name) or ("%" in value and _hides_a_secret(unquote_plus(value))):
+        return f"{name}={REDACTED}"
+    return match.group(0)
+
+
+def _hides_a_secret(decoded_value: str) -> bool:
+    """`x=1%26token%3D…` decodes to a value holding a secret parameter of its own."""
+    return "=" in decoded_value and redact(decoded_value) != decoded_value
 
 
 def redact(text: str) -> str:
-    return _TOKEN.sub(r"\1[redacted]", text)
+    if "=" in text:
+        text = _PARAMETER.sub(_redact_parameter, text)
+    return _JWT.sub(REDACTED, text) if "eyJ" in text else text
 
 
 class RedactTokens(logging.Filter):

@@ -132,6 +132,17 @@ def silent_socket(port: int, path: str) -> socket.socket:
     return raw
 
 
+def raw_request(port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send `data` as is (no client library to normalise it) and read until the server
+    closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        raw.sendall(data)
+        received = b""
+        while chunk := raw.recv(65536):
+            received += chunk
+        return received
+
+
 class Socket:
     """A WebSocket client that records everything it receives."""
 

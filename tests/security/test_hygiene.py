@@ -4,15 +4,18 @@ processes must share them."""
 from __future__ import annotations
 
 import asyncio
+import secrets as random_secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
+import websockets
 
 from tests.conftest import Api
-from tests.e2e.servers import Server, Socket, free_port, run_cli
+from tests.e2e.servers import Server, Socket, free_port, raw_request, run_cli, silent_socket
 
 PASSWORD = "correct horse battery staple"
 
@@ -80,6 +83,53 @@ async def test_no_token_password_or_refresh_token_is_ever_logged(chatty: Server)
         if secret.count(".") == 2:  # a JWT: not even its signature or payload alone
             _, payload, signature = secret.split(".")
             assert payload not in log and signature not in log
+
+
+async def test_tokens_are_redacted_however_the_parameter_is_spelled(chatty: Server) -> None:
+    async with chatty.api() as api:
+        alice = await api.user(password=PASSWORD)
+    # The server decodes parameter names, so `%74oken` is `token` to it: a socket opens.
+    async with websockets.connect(
+        f"{chatty.ws_url}/api/v1/ws/notifications?%74oken={alice.token}"
+    ) as accepted:
+        assert orjson.loads(await accepted.recv())["type"] == "connected"
+    # A WebSocket request line keeps its fragment in the query: `#&token=` is accepted too.
+    silent_socket(chatty.port, f"/api/v1/ws/notifications?x=1#&token={alice.token}").close()
+    # Opaque secrets (not JWT-shaped) under every spelling a client might use.
+    spellings = [
+        "%74oken={}",
+        "%74%6F%6B%65%6E={}",
+        "%2574oken={}",
+        "TOKEN={}",
+        "Access_Token={}",
+        "refresh%5Ftoken={}",
+        "token={}&token={}",
+        "x=1;token={}",
+        "x=1#token={}",
+        "x=1%26token%3D{}",
+    ]
+    secrets = [alice.token]
+    for spelling in spellings:
+        values = [random_secrets.token_urlsafe(24) for _ in range(spelling.count("{}"))]
+        secrets += values
+        target = "/api/v1/workspaces?" + spelling.format(*values)
+        answer = raw_request(
+            chatty.port,
+            f"GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice.token}\r\n"
+            "Connection: close\r\n\r\n".encode(),
+        )
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    marker = f"/api/v1/workspaces?marker={time.time_ns()}"
+    raw_request(
+        chatty.port, f"GET {marker} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
+    deadline = time.monotonic() + 10
+    while marker not in (log := chatty.log.read_text()):
+        assert time.monotonic() < deadline, "the server never logged the last request"
+        await asyncio.sleep(0.05)
+    assert "%74oken=[redacted]" in log and "TOKEN=[redacted]" in log  # logged, redacted
+    for secret in secrets:
+        assert secret not in log
 
 
 def test_the_scaled_mode_refuses_to_start_without_a_shared_secret(tmp_path: Path) -> None:
