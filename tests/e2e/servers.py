@@ -148,6 +148,7 @@ class Socket:
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
+        self.close_reason = ""  # the server's close frame's reason, once closed_with returns
 
     @classmethod
     async def open(cls, base: str, path: str, token: str, **params: Any) -> Socket:
@@ -178,6 +179,7 @@ class Socket:
                 seen.append(await self.recv(timeout))
         except websockets.ConnectionClosed as closed:
             assert closed.rcvd is not None, "closed without a close frame"
+            self.close_reason = closed.rcvd.reason
             return closed.rcvd.code, seen
 
     async def nothing_for(self, seconds: float) -> None:

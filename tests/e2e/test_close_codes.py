@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import jwt
 import pytest
 import websockets
 
+from onetask.events.close_codes import describe
+from onetask.realtime.asyncapi import document
 from tests.conftest import SECRET, Api
 from tests.e2e.servers import Server, Socket, module_server, silent_socket
 
@@ -81,6 +87,39 @@ async def test_4400_for_a_malformed_since(strict_api: Api, strict: Server) -> No
         )
 
 
+# Characters `str.isdigit()` accepts that are not ASCII digits: superscript two, circled
+# one, Arabic-Indic one, fullwidth one.
+LOOKALIKE_DIGITS = ("\u00b2", "\u2460", "\u0661", "\uff11")
+
+
+def arabic_indic(number: int) -> str:
+    return "".join(chr(0x660 + int(d)) for d in str(number))
+
+
+async def test_only_ascii_digits_are_numbers_in_socket_paths_and_since(
+    strict_api: Api, strict: Server
+) -> None:
+    alice = await strict_api.user()
+    ws = await alice.workspace()
+    r = await alice.post("/focus-sessions", json={"workspace_id": ws, "title": "F"})
+    assert r.status_code == 201, r.text
+    focus_id = r.json()["id"]
+    paths = ("notifications", f"workspaces/{ws}/tasks", f"focus-sessions/{focus_id}")
+    for path in paths:
+        for bad in (*LOOKALIKE_DIGITS, arabic_indic(1)):
+            refusal = await refused(strict, path, alice.token, since=quote(bad))
+            assert refusal == (4400, "bad_request"), (path, bad)
+    # Alice's own workspace and session, written in other digits, name nothing.
+    bad_ids = (*LOOKALIKE_DIGITS, arabic_indic(ws))
+    for bad in bad_ids:
+        refusal = await refused(strict, f"workspaces/{quote(bad)}/tasks", alice.token)
+        assert refusal == (4404, "not_found"), bad
+    number = focus_id.removeprefix("focus-")
+    for bad in (*bad_ids, arabic_indic(int(number)), f"{number}\n"):
+        refusal = await refused(strict, f"focus-sessions/focus-{quote(bad)}", alice.token)
+        assert refusal == (4404, "not_found"), bad
+
+
 async def test_4404_for_unknown_invisible_and_malformed_workspaces(
     strict_api: Api, strict: Server
 ) -> None:
@@ -107,6 +146,94 @@ async def test_4403_closes_a_removed_member_and_4404_a_deleted_workspace(
     assert (await alice.delete(f"/workspaces/{ws}")).status_code == 204
     code, _ = await alices.closed_with()
     assert code == 4404
+
+
+async def test_a_wrong_socket_path_is_4404_naming_the_valid_paths(
+    strict_api: Api, strict: Server
+) -> None:
+    alice = await strict_api.user()
+    wrong_paths = ("tasks", "", "workspaces/1/tasks/x", "focus-sessions", "notifications%0A")
+    for wrong in wrong_paths:
+        sock = await Socket.open(strict.ws_url, wrong, alice.token)
+        code, seen = await sock.closed_with()
+        assert code == 4404, wrong
+        assert [m["data"]["code"] for m in seen] == ["not_found"], wrong
+        detail = seen[0]["data"]["detail"]
+        for valid in (
+            "/api/v1/ws/notifications",
+            "/api/v1/ws/workspaces/{workspace_id}/tasks",
+            "/api/v1/ws/focus-sessions/{session_id}",
+        ):
+            assert valid in detail, detail
+
+
+async def test_every_close_carries_its_reason(strict_api: Api, strict: Server) -> None:
+    """Browsers show a close frame's reason as `CloseEvent.reason`."""
+    alice, bob = await strict_api.user(), await strict_api.user()
+    ws = await alice.workspace("Team", (bob, "member"))
+    reasons: dict[int, str] = {}
+
+    async def close_of(sock: Socket) -> None:
+        code, _ = await sock.closed_with()
+        reasons[code] = sock.close_reason
+
+    await close_of(await Socket.open(strict.ws_url, "notifications", "nope"))  # 4401
+    await close_of(await Socket.open(strict.ws_url, "notifications", alice.token, since="x"))
+    await close_of(await Socket.open(strict.ws_url, "workspaces/999999/tasks", alice.token))
+    bobs = await Socket.open(strict.ws_url, f"workspaces/{ws}/tasks", bob.token)
+    await bobs.recv_type("connected")
+    assert (await alice.delete(f"/workspaces/{ws}/members/{bob.id}")).status_code == 204
+    await close_of(bobs)  # 4403
+    r = await alice.post("/focus-sessions", json={"workspace_id": ws, "title": "F"})
+    focus = await Socket.open(strict.ws_url, f"focus-sessions/{r.json()['id']}", alice.token)
+    await focus.recv_type("connected")
+    assert (await alice.post(f"/focus-sessions/{r.json()['id']}/end")).status_code == 200
+    await close_of(focus)  # 1000
+    assert set(reasons) == {4401, 4400, 4404, 4403, 1000}
+    for code, reason in reasons.items():
+        assert reason == describe(code).meaning, code
+        assert 0 < len(reason.encode()) <= 123
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """A client frame (RFC 6455 §5.2): FIN, `opcode`, masked, short payload."""
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + body
+
+
+def close_code_after(raw: socket.socket, frame: bytes) -> int:
+    """Send `frame` on a raw socket past its `connected` message; the server's close code."""
+    raw.settimeout(10)
+    raw.sendall(frame)
+    data = b""
+    while chunk := raw.recv(1 << 16):
+        data += chunk
+    raw.close()
+    while data:  # server frames: unmasked, short
+        opcode, size = data[0] & 0x0F, data[1]
+        offset = 2 if size < 126 else 4
+        size = size if size < 126 else struct.unpack("!H", data[2:4])[0]
+        if opcode == 0x8:
+            return int(struct.unpack("!H", data[offset : offset + 2])[0])
+        data = data[offset + size :]
+    raise AssertionError("no close frame")
+
+
+async def test_protocol_violations_close_with_documented_codes(
+    strict_api: Api, strict: Server
+) -> None:
+    alice = await strict_api.user()
+    documented = {c["code"] for c in document()["x-close-codes"]}
+    path = f"/api/v1/ws/notifications?token={alice.token}"
+    for frame, expected in (
+        (masked_frame(0x1, b"\xff\xfe"), 1007),  # a text frame that is not UTF-8
+        (masked_frame(0x3, b"x"), 1002),  # a reserved opcode
+    ):
+        raw = silent_socket(strict.port, path)
+        code = await asyncio.to_thread(close_code_after, raw, frame)
+        assert code == expected
+        assert code in documented
 
 
 async def test_1008_for_an_origin_outside_the_allow_list(strict_api: Api, strict: Server) -> None:
@@ -199,7 +326,9 @@ async def test_4508_closes_a_consumer_that_stops_reading_and_nobody_else_waits(
             break
         data += chunk
     silent.close()
-    assert b"\x88\x02\x11\x9c" in data  # close frame, code 4508 (0x119c)
+    reason = describe(4508).meaning.encode()
+    # The close frame: code 4508 (0x119c), then its reason.
+    assert bytes((0x88, 2 + len(reason))) + b"\x11\x9c" + reason in data
     metrics = (await strict_api.client.get("/metrics")).text
     assert "onetask_ws_slow_consumer_closes_total" in metrics
 
@@ -248,6 +377,7 @@ async def test_1001_on_shutdown_and_1000_when_the_client_closes(tmp_path: Path) 
         server.stop()
         code, seen = await sock.closed_with()
         assert code == 1001 and seen[-1]["data"]["code"] == "server_shutdown"
+        assert sock.close_reason == describe(1001).meaning
     finally:
         server.kill()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from tests.conftest import Api
 from tests.e2e.servers import Server, Socket
@@ -289,3 +290,48 @@ async def test_sigterm_finishes_in_flight_requests_closes_sockets_1001_and_loses
         await back.close()
     finally:
         restarted.stop()
+
+
+@pytest.fixture
+def on_private_redis(
+    tmp_path: Path, private_database: str, private_redis: PrivateRedis
+) -> Iterator[Server]:
+    server = Server(tmp_path, **scaled_env(private_database, private_redis))
+    yield server.start()
+    server.stop()
+    if not private_redis.ping():
+        private_redis.start()  # leave it up for the next test
+
+
+async def test_a_focus_socket_opened_while_redis_is_down_gets_unavailable_then_1011(
+    on_private_redis: Server, private_redis: PrivateRedis
+) -> None:
+    server = on_private_redis
+    async with server.api() as api:
+        alice = await api.user()
+        ws = await alice.workspace()
+        r = await alice.post("/focus-sessions", json={"workspace_id": ws, "title": "F"})
+        assert r.status_code == 201, r.text
+    path = f"focus-sessions/{r.json()['id']}"
+    await asyncio.to_thread(private_redis.kill)
+    refused = await Socket.open(server.ws_url, path, alice.token)
+    code, seen = await refused.closed_with()  # a close frame, not a dropped connection
+    assert code == 1011 and seen[-1]["data"]["code"] == "unavailable", (code, seen)
+    assert refused.close_reason
+
+    await asyncio.to_thread(private_redis.start)
+    deadline = time.monotonic() + 20
+    while True:  # the broker reconnects by itself; then the same socket is served
+        sock = await Socket.open(server.ws_url, path, alice.token)
+        await sock.recv_type("connected")
+        await sock.send({"type": "status_change", "status": "away"})
+        try:
+            update = await sock.recv_type("focus_update", timeout=5)
+            break
+        except websockets.ConnectionClosed:
+            assert time.monotonic() < deadline, "the focus socket never recovered"
+            await asyncio.sleep(0.2)
+    assert update["action"] == "status_change"
+    await sock.close()
+    log = server.log.read_text()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]

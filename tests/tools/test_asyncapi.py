@@ -8,8 +8,9 @@ no PyPI package ships it, and tests never fetch anything.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from jsonschema import Draft7Validator, Draft202012Validator
 from pydantic import BaseModel
 
 from onetask.events import client_messages
+from onetask.events.messages import ResyncRequiredData
 from onetask.realtime.asyncapi import CHANNELS, CLIENT_MESSAGES, SERVER_MESSAGES, document
 from onetask.realtime.endpoints import router as websocket_routes
 from tests.conftest import Api
@@ -25,6 +27,7 @@ from tests.e2e.servers import Server, Socket
 
 ASYNCAPI_SCHEMA = json.loads(Path(__file__).with_name("asyncapi-3.0.0.schema.json").read_text())
 DOC = document()
+README = Path(__file__).parents[2] / "README.md"
 
 
 def payload_validator(channel_id: str, kind: str) -> Draft202012Validator:
@@ -108,6 +111,36 @@ def test_every_message_model_is_published_with_its_generated_schema() -> None:
     assert {1000, 1001, 4401, 4403, 4404, 4408, 4429, 4508} <= close_codes
 
 
+def readme_table(header: str) -> list[list[str]]:
+    """The rows of the README table whose header row starts with `header`."""
+    lines = README.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_readme_and_asyncapi_list_the_same_close_codes() -> None:
+    in_readme = [int(row[0]) for row in readme_table("| close code |")]
+    assert in_readme == [c["code"] for c in DOC["x-close-codes"]]
+    assert {1002, 1007, 1011} <= set(in_readme)  # protocol violations, outages
+    assert all(c["meaning"] and c["clientShould"] for c in DOC["x-close-codes"])
+
+
+def test_every_resync_reason_the_server_sends_is_documented() -> None:
+    sent = set(get_args(ResyncRequiredData.model_fields["reason"].annotation))
+    documented = {r["reason"] for r in DOC["x-resync-reasons"]}
+    assert documented == sent
+    assert all(r["meaning"] and r["clientShould"] for r in DOC["x-resync-reasons"])
+    schema = DOC["components"]["schemas"]["ResyncRequiredData"]["properties"]["reason"]
+    assert set(schema["enum"]) == sent
+    in_readme = {re.sub(r"`", "", row[0]) for row in readme_table("| `reason` |")}
+    assert in_readme == sent
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -187,7 +220,10 @@ async def test_captured_messages_match_the_schemas(live: Api, server: Server) ->
 
     ahead = await Socket.open(server.ws_url, f"workspaces/{ws}/tasks", alice.token, since=999)
     await capture.recv(ahead, "workspaceTasks")
-    await capture.recv(ahead, "workspaceTasks")  # resync_required
+    resync = await capture.recv(ahead, "workspaceTasks")
+    assert resync["type"] == "resync_required"
+    assert resync["data"]["reason"] == "ahead_of_server"
+    assert resync["data"]["reason"] in {r["reason"] for r in DOC["x-resync-reasons"]}
     await ahead.close()
 
     refused = await Socket.open(server.ws_url, "workspaces/999999/tasks", alice.token)

@@ -89,7 +89,7 @@ async def test_non_member_workspace_is_refused_with_4404(live: Api, server: Serv
         "--url", server.url, "--username", mallory.username, "--password", PASSWORD,
         "tasks", "--workspace", str(workspace), "--trigger", "--expect", "task_update:created",
     )  # fmt: skip
-    assert run.code == EXIT_CLOSED[4404] == 17
+    assert run.code == EXIT_CLOSED[4404] == 20
     assert "4404" in run.err and "not a member" in run.err
     assert (await alice.get(f"/workspaces/{workspace}/tasks")).json()["items"] == []
 

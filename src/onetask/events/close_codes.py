@@ -40,8 +40,29 @@ CLOSE_CODES: dict[int, CloseCode] = {
             "reconnect with since, with backoff",
             "reconnect",
         ),
+        CloseCode(
+            1002,
+            "protocol_error",
+            "WebSocket protocol error (a malformed or unmasked frame, a reserved opcode)",
+            "fix the client or its WebSocket library",
+            "stop",
+        ),
+        CloseCode(
+            1007,
+            "invalid_data",
+            "a text frame that is not valid UTF-8",
+            "fix the client: send text frames as UTF-8",
+            "stop",
+        ),
         CloseCode(1008, "origin_not_allowed", "origin not allowed", "stop", "stop"),
         CloseCode(1009, "message_too_big", "message too big", "fix the client", "stop"),
+        CloseCode(
+            1011,
+            "unavailable",
+            "server error (database or broker unreachable), or pings left unanswered",
+            "reconnect with since, with backoff",
+            "reconnect",
+        ),
         CloseCode(
             4400, "bad_request", "bad request (e.g. malformed since)", "fix the client", "stop"
         ),
@@ -58,7 +79,7 @@ CLOSE_CODES: dict[int, CloseCode] = {
         CloseCode(
             4404,
             "not_found",
-            "workspace or focus session does not exist, or is not visible",
+            "workspace, focus session or socket path does not exist, or is not visible",
             "stop",
             "stop",
         ),
@@ -77,6 +98,16 @@ ABNORMAL = CloseCode(
     "reconnect with since, with backoff",
     "reconnect",
 )
+
+
+MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
+
+
+def close_reason(code: int) -> str:
+    """The reason every close frame the server sends carries (a browser's
+    `CloseEvent.reason`): the code's meaning, cut to fit a close frame."""
+    reason = describe(code).meaning.encode()[:MAX_REASON_BYTES]
+    return reason.decode(errors="ignore")  # a cut inside a character drops it
 
 
 def describe(code: int) -> CloseCode:

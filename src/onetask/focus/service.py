@@ -49,7 +49,7 @@ def public_id(pk: int) -> str:
 
 
 def parse_id(raw: str) -> int:
-    match = _PUBLIC_ID.match(raw)
+    match = _PUBLIC_ID.fullmatch(raw)  # match's `$` also matches before a final \n
     if match is None:
         raise FocusSessionNotFound()
     return int(match.group(1))

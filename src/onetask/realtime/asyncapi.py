@@ -51,10 +51,28 @@ SERVER_MESSAGES = {
         Message(
             "resyncRequired",
             server.ResyncRequired,
-            "`since` is older than the kept history (or ahead of the server): reload over "
-            "REST, then carry on with the live stream.",
+            "`since` cannot be replayed; `reason` says why and `x-resync-reasons` what to do. "
+            "The live stream follows it.",
         ),
     )
+}
+# Each `resync_required` reason the server sends: when, and what a client should do.
+RESYNC_REASONS = {
+    "history_expired": (
+        "`since` is older than the kept history.",
+        "Reload the channel's state over REST, then carry on from `seq`.",
+    ),
+    "before_membership": (
+        "`since` is from before you joined the workspace: a member's history starts at "
+        "their membership.",
+        "Load the tasks over REST, then carry on from `seq`.",
+    ),
+    "ahead_of_server": (
+        "`since` is above the channel's newest seq: the server's database was reset or "
+        "restored, or the seq came from another channel or server.",
+        "Drop what you cached for the channel, reload over REST, then carry on from `seq` "
+        "(the server's newest).",
+    ),
 }
 CLIENT_MESSAGES = {
     m.id: m
@@ -95,7 +113,12 @@ CHANNELS = [
         "Every task change of one workspace. Members of that workspace.",
         ["taskUpdate", *COMMON_SENT],
         COMMON_RECEIVED,
-        {"workspace_id": {"description": "Workspace id (an integer).", "examples": ["789"]}},
+        {
+            "workspace_id": {
+                "description": "Workspace id, ASCII digits (anything else: close 4404).",
+                "examples": ["789"],
+            }
+        },
     ),
     Channel(
         "focusSession",
@@ -124,10 +147,10 @@ QUERY = {
             "type": "string",
             "pattern": "^[0-9]{1,18}$",
             "description": "Last `seq` you saw on this channel: every later event is replayed "
-            "in order, once, before the live stream. Malformed: close 4400. Older than the "
-            "kept history: resync_required. From before you joined the workspace: "
-            "resync_required with reason before_membership (a member's history starts at "
-            "their membership).",
+            "in order, once, before the live stream. Not ASCII digits: close 4400. Not "
+            "replayable (older than the kept history, from before you joined the workspace, or "
+            "ahead of the server): "
+            "resync_required (see x-resync-reasons).",
         },
     },
     "required": ["token"],
@@ -219,7 +242,9 @@ def document(host: str = "127.0.0.1:8000", protocol: str = "ws") -> dict[str, An
             "description": "The three WebSocket endpoints of the integration guide. Each "
             "event carries `seq` (1, 2, 3… per channel); reconnect with `&since=<seq>` to "
             "get what you missed. Refusals are one `error` message, then a close code from "
-            "`x-close-codes`. Test page: /ws-test.",
+            "`x-close-codes` (any other path under /api/v1/ws/: 4404, the `error` naming "
+            "these three); every close frame carries its meaning as the reason. Test page: "
+            "/ws-test.",
         },
         "defaultContentType": "application/json",
         "servers": {"this": {"host": host, "protocol": protocol, "description": "This server."}},
@@ -234,5 +259,9 @@ def document(host: str = "127.0.0.1:8000", protocol: str = "ws") -> dict[str, An
         "x-close-codes": [
             {"code": c.code, "meaning": c.meaning, "clientShould": c.advice}
             for c in CLOSE_CODES.values()
+        ],
+        "x-resync-reasons": [
+            {"reason": reason, "meaning": meaning, "clientShould": advice}
+            for reason, (meaning, advice) in RESYNC_REASONS.items()
         ],
     }

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from onetask.events.close_codes import close_reason
 from onetask.events.messages import Error, ErrorData, encode
 from onetask.metrics import QUEUE_DROPS, QUEUE_DROPS_HELP, Metrics
 from onetask.realtime.transport import FrameWriter, text_frame
@@ -227,7 +228,8 @@ class Connection:
                     await wake.wait()
                 item = queue.popleft()
                 if item is _CLOSE:
-                    await send({"type": "websocket.close", "code": self._close_code})
+                    code, reason = self._close_code, close_reason(self._close_code)
+                    await send({"type": "websocket.close", "code": code, "reason": reason})
                     return
                 seq, frame = item
                 if seq:

@@ -26,6 +26,7 @@ from onetask.db.engine import Database
 from onetask.db.models import User
 from onetask.errors import NotFound
 from onetask.events.channels import notifications_channel, workspace_channel
+from onetask.events.close_codes import close_reason
 from onetask.events.messages import Pong, encode
 from onetask.inputs import MAX_ID
 from onetask.realtime.connection import Connection, error_frame
@@ -98,6 +99,22 @@ async def focus_session_socket(websocket: WebSocket, session_id: str) -> None:
     await serve(websocket, authorize)
 
 
+WS_PREFIX = "/api/v1/ws/"
+VALID_PATHS = (
+    "/api/v1/ws/notifications, /api/v1/ws/workspaces/{workspace_id}/tasks, "
+    "/api/v1/ws/focus-sessions/{session_id}"
+)
+
+
+async def unknown_socket(websocket: WebSocket) -> None:
+    """Any other path under /api/v1/ws/: accepted, then 4404 with the valid paths, since a
+    browser cannot read the status of a refused handshake (it would look like a 403)."""
+    await websocket.accept()
+    await _refuse(
+        websocket, Refused(4404, "not_found", f"No such WebSocket path; use {VALID_PATHS}.")
+    )
+
+
 _DIRECT_ROUTES: list[tuple[re.Pattern[str], Callable[..., Awaitable[None]]]] = [
     (re.compile(r"^/api/v1/ws/notifications$"), notifications_socket),
     (re.compile(r"^/api/v1/ws/workspaces/([^/]+)/tasks$"), workspace_tasks_socket),
@@ -115,7 +132,9 @@ async def serve_directly(app: Any, scope: Scope, receive: Receive, send: Send) -
     """
     route = _direct_route(scope["path"])
     if route is None:
-        return False
+        if not scope["path"].startswith(WS_PREFIX):
+            return False
+        route = unknown_socket, ()
     endpoint, args = route
     scope["app"] = app  # as Starlette sets it: endpoints read `websocket.app.state`
     await endpoint(WebSocket(scope, receive, send), *args)
@@ -125,14 +144,20 @@ async def serve_directly(app: Any, scope: Scope, receive: Receive, send: Send) -
 def _direct_route(path: str) -> tuple[Callable[..., Awaitable[None]], tuple[str, ...]] | None:
     """The endpoint and its arguments (not the match, which the socket would keep)."""
     for pattern, endpoint in _DIRECT_ROUTES:
-        found = pattern.match(path)
+        found = pattern.fullmatch(path)  # `$` alone also matches before a final newline
         if found:
             return endpoint, found.groups()
     return None
 
 
+def _ascii_number(raw: str) -> bool:
+    """`str.isdigit` alone accepts a superscript two (which int() refuses) and an
+    Arabic-Indic one (which int() reads as 1): only ASCII digits are numbers here."""
+    return raw.isascii() and raw.isdigit()
+
+
 def parse_id(raw: str, what: str) -> int:
-    if not raw.isdigit() or len(raw) > 10 or not 0 < int(raw) <= MAX_ID:
+    if not _ascii_number(raw) or len(raw) > 10 or not 0 < int(raw) <= MAX_ID:
         raise Refused(4404, "not_found", f"No such {what}, or you are not a member of it.")
     return int(raw)
 
@@ -231,7 +256,7 @@ async def _confirm(database: Database, conn: Connection) -> None:
 def _parse_since(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not _ascii_number(raw) or len(raw) > 18:
         raise Refused(4400, "bad_request", "since must be a non-negative integer (a seq).")
     return int(raw)
 
@@ -239,7 +264,7 @@ def _parse_since(raw: str | None) -> int | None:
 async def _refuse(websocket: WebSocket, refused: Refused) -> None:
     try:
         await websocket.send_text(error_frame(refused.error, refused.detail))
-        await websocket.close(refused.code)
+        await websocket.close(refused.code, close_reason(refused.code))
     except Exception:  # the peer left first
         return
 

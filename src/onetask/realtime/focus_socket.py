@@ -87,14 +87,14 @@ class FocusSocket:
         return {"status_change": self.status_change, "set_task": self.set_task}
 
     async def on_open(self, conn: Connection) -> None:
-        # Counted present before taking the session lock to join: see leave_if_absent.
-        await self.live.presence.arrive(self.room, conn.user_id, self.socket_id)
-        self.arrived = True
-        self.live.local[(self.room, conn.user_id)] += 1
         try:
+            # Counted present before taking the session lock to join: see leave_if_absent.
+            await self.live.presence.arrive(self.room, conn.user_id, self.socket_id)
+            self.arrived = True
+            self.live.local[(self.room, conn.user_id)] += 1
             ended = not await self._change(conn, self._join)
-        except Exception:
-            log.exception("could not join focus session %s", self.pk)
+        except Exception as exc:  # Redis (presence) or the database is down: an outage
+            log.warning("could not join focus session %s: %r", self.pk, exc)
             conn.close(1011, "unavailable", "Could not join the session; reconnect shortly.")
             return
         if ended:

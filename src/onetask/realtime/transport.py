@@ -24,6 +24,8 @@ from websockets.exceptions import InvalidState
 from websockets.frames import Frame
 from websockets.http11 import Request
 
+from onetask.events.close_codes import close_reason
+
 EXTENSION = "onetask.transport"
 
 
@@ -269,11 +271,12 @@ class OneTaskWebSocketProtocol(WebSocketsSansIOProtocol):
         the close frame is queued after everything written before it."""
         if self.close_sent or self.disconnected or self.transport.is_closing():
             return
+        reason = close_reason(code)
         try:
-            self.conn.send_close(code, "")
+            self.conn.send_close(code, reason)
         except InvalidState:
             return
-        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": ""})
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         if self.read_paused:
