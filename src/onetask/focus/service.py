@@ -31,12 +31,13 @@ from onetask.events.messages import (
 )
 from onetask.focus import repository, timer
 from onetask.focus.schemas import FocusSessionIn, JoinIn, ParticipantPatch
+from onetask.inputs import id_from_text
 from onetask.notifications import service as notifications
 from onetask.workspaces import service as workspaces
 
 # Called after a commit that started or resumed a timer (the scheduler wakes up).
 FOCUS_TIMER_CHANGED = "focus_timer_changed"
-_PUBLIC_ID = re.compile(r"^focus-([1-9][0-9]{0,17})$")
+_PUBLIC_ID = re.compile(r"focus-([1-9][0-9]*)")
 
 
 class FocusSessionNotFound(NotFound):
@@ -49,10 +50,11 @@ def public_id(pk: int) -> str:
 
 
 def parse_id(raw: str) -> int:
-    match = _PUBLIC_ID.match(raw)
-    if match is None:
+    match = _PUBLIC_ID.fullmatch(raw)
+    pk = id_from_text(match.group(1)) if match else None
+    if pk is None:
         raise FocusSessionNotFound()
-    return int(match.group(1))
+    return pk
 
 
 async def visible(

@@ -26,7 +26,7 @@ from onetask.db.models import User
 from onetask.errors import NotFound
 from onetask.events.channels import notifications_channel, workspace_channel
 from onetask.events.messages import Pong, encode
-from onetask.inputs import MAX_ID
+from onetask.inputs import id_from_text
 from onetask.realtime.connection import Connection, error_frame
 from onetask.realtime.focus_socket import FocusLive
 from onetask.realtime.hub import Hub
@@ -130,9 +130,10 @@ def _direct_route(path: str) -> tuple[Callable[..., Awaitable[None]], tuple[str,
 
 
 def parse_id(raw: str, what: str) -> int:
-    if not raw.isdigit() or len(raw) > 10 or not 0 < int(raw) <= MAX_ID:
+    found = id_from_text(raw)
+    if found is None:
         raise Refused(4404, "not_found", f"No such {what}, or you are not a member of it.")
-    return int(raw)
+    return found
 
 
 async def serve(websocket: WebSocket, authorize: Authorize) -> None:
