@@ -181,3 +181,26 @@ async def test_the_host_invites_a_member_who_gets_a_notification(api: Api) -> No
     invite = next(n for n in inbox if n["type"] == "focus_invite")
     assert invite["related_entity_type"] == "focus_session"
     assert str(invite["related_entity_id"]) == fs["id"] and "Sprint" in invite["content"]
+
+
+async def test_inviting_again_while_invited_sends_nothing_more(api: Api) -> None:
+    alice, bob = await api.user(), await api.user()
+    ws = await alice.workspace("T", (bob, "member"))
+    fs = await _session(alice, ws)
+    path = f"/focus-sessions/{fs['id']}"
+
+    async def invites() -> int:
+        inbox = (await bob.get("/notifications", params={"limit": 200})).json()["items"]
+        return sum(n["type"] == "focus_invite" for n in inbox)
+
+    for _ in range(50):
+        r = await alice.post(path + "/participants", json={"user_id": bob.id})
+        assert r.status_code == 200 and _people(r.json())[bob.id]["status"] == "away"
+    assert await invites() == 1
+    await bob.patch(path + "/participants/me", json={"status": "active"})
+    await alice.post(path + "/participants", json={"user_id": bob.id})  # already taking part
+    assert await invites() == 1
+    assert _people((await bob.get(path)).json())[bob.id]["status"] == "active"
+    await bob.post(path + "/leave")
+    await alice.post(path + "/participants", json={"user_id": bob.id})  # invited anew
+    assert await invites() == 2

@@ -181,18 +181,21 @@ async def update_me(
 
 async def invite(session: AsyncSession, fs: FocusSession, host: User, user_id: int) -> bool:
     """The host adds a member as a participant (status `away` until they say otherwise)
-    and sends them a `focus_invite` notification."""
+    and sends them a `focus_invite` notification. Idempotent: False, and nothing sent,
+    for someone already taking part (invited before, or joined); after leaving, an
+    invite adds them again."""
     _require_host(fs, host.id)
     _require_open(fs)
     if not await workspaces.is_member(session, fs.workspace_id, user_id):
         raise InvalidInput("user_id must be a member of the session's workspace.")
     invitee = await repository.user(session, user_id)
     assert invitee is not None
-    joined = await join(session, fs, invitee, JoinIn(status="away"))
+    if not await join(session, fs, invitee, JoinIn(status="away")):
+        return False
     await notifications.notify_focus_invite(
         session, user_id, host=host, focus_session_id=public_id(fs.id), title=fs.title
     )
-    return joined
+    return True
 
 
 # -- the host's timer control ---------------------------------------------------------------
