@@ -204,3 +204,34 @@ async def test_inviting_again_while_invited_sends_nothing_more(api: Api) -> None
     await bob.post(path + "/leave")
     await alice.post(path + "/participants", json={"user_id": bob.id})  # invited anew
     assert await invites() == 2
+
+
+async def test_a_member_removed_or_leaving_leaves_every_session_of_the_workspace(
+    api: Api,
+) -> None:
+    alice, bob, carol = await api.user(), await api.user(), await api.user()
+    ws = await alice.workspace("T", (bob, "admin"), (carol, "member"))
+    other_ws = await bob.workspace("Elsewhere", (carol, "member"))
+    hosted = await _session(bob, ws)
+    joined = await _session(alice, ws)
+    elsewhere = await _session(bob, other_ws)
+    await carol.post(f"/focus-sessions/{hosted['id']}/join")
+    await bob.post(f"/focus-sessions/{joined['id']}/join")
+    assert (await bob.post(f"/focus-sessions/{hosted['id']}/start")).status_code == 200
+
+    assert (await alice.delete(f"/workspaces/{ws}/members/{bob.id}")).status_code == 204
+    after = (await carol.get(f"/focus-sessions/{hosted['id']}")).json()
+    assert after["host_id"] == carol.id and after["status"] == "running"
+    assert _people(after)[bob.id]["status"] == "left"
+    assert (await carol.post(f"/focus-sessions/{hosted['id']}/pause")).status_code == 200
+    assert (await carol.post(f"/focus-sessions/{hosted['id']}/end")).status_code == 200
+    other = (await alice.get(f"/focus-sessions/{joined['id']}")).json()
+    assert other["host_id"] == alice.id and _people(other)[bob.id]["status"] == "left"
+    untouched = (await bob.get(f"/focus-sessions/{elsewhere['id']}")).json()
+    assert _people(untouched)[bob.id]["status"] == "active"  # another workspace
+
+    # Leaving the workspace oneself is the same.
+    await carol.post(f"/focus-sessions/{elsewhere['id']}/join")
+    assert (await carol.delete(f"/workspaces/{other_ws}/members/{carol.id}")).status_code == 204
+    people = _people((await bob.get(f"/focus-sessions/{elsewhere['id']}")).json())
+    assert people[carol.id]["status"] == "left" and people[bob.id]["status"] == "active"

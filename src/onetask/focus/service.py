@@ -142,6 +142,20 @@ async def leave(session: AsyncSession, fs: FocusSession, user_id: int) -> bool:
     return True
 
 
+async def leave_workspace(session: AsyncSession, workspace_id: int, user_id: int) -> None:
+    """Someone stopped being a member of the workspace: they leave each of its open
+    sessions as by `leave`, the host handing over, so nobody is left hosting (alone able
+    to pause or end) a session they can no longer see. Locked one by one in id order, so
+    two of these cannot deadlock."""
+    for pk in await repository.taking_part(session, workspace_id, user_id):
+        fs = await repository.get(session, pk, for_update=True)
+        if fs is not None and fs.status not in timer.ENDED:
+            await leave(session, fs, user_id)
+
+
+workspaces.when_member_gone("focus", leave_workspace)
+
+
 async def leave_if_absent(
     session: AsyncSession, pk: int, user_id: int, is_present: Callable[[], Awaitable[bool]]
 ) -> bool:
