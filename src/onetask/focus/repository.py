@@ -60,6 +60,18 @@ async def participants(session: AsyncSession, pks: Sequence[int]) -> list[FocusP
     return list((await session.execute(query)).scalars())
 
 
+async def lock_open(session: AsyncSession, workspace_id: int) -> list[FocusSession]:
+    """The workspace's sessions that are not over, locked in id order (as everything else
+    locks one session at a time, this cannot deadlock)."""
+    query = (
+        select(FocusSession)
+        .where(FocusSession.workspace_id == workspace_id, FocusSession.status.not_in(ENDED))
+        .order_by(FocusSession.id)
+        .with_for_update()
+    )
+    return list((await session.execute(query)).scalars())
+
+
 async def taking_part(session: AsyncSession, workspace_id: int, user_id: int) -> list[int]:
     """Ids of the sessions of a workspace that the user takes part in (has not left) and
     that are not over, ascending."""

@@ -145,11 +145,15 @@ async def leave(session: AsyncSession, fs: FocusSession, user_id: int) -> bool:
 async def leave_workspace(session: AsyncSession, workspace_id: int, user_id: int) -> None:
     """Someone stopped being a member of the workspace: they leave each of its open
     sessions as by `leave`, the host handing over, so nobody is left hosting (alone able
-    to pause or end) a session they can no longer see. Locked one by one in id order, so
-    two of these cannot deadlock."""
-    for pk in await repository.taking_part(session, workspace_id, user_id):
-        fs = await repository.get(session, pk, for_update=True)
-        if fs is not None and fs.status not in timer.ENDED:
+    to pause or end) a session they can no longer see.
+
+    Every open session is locked before reading where they take part: a join locks its
+    session before it checks membership, so it either commits before that read or finds
+    the membership gone."""
+    sessions = await repository.lock_open(session, workspace_id)
+    mine = set(await repository.taking_part(session, workspace_id, user_id))
+    for fs in sessions:
+        if fs.id in mine:
             await leave(session, fs, user_id)
 
 
