@@ -3,15 +3,49 @@ validation, so bad input is a 422 and never a database error (a 500) on PostgreS
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import AfterValidator, Field
 
 # Ids are INTEGER columns: 32 bits on PostgreSQL. A larger id names nothing.
 MAX_ID = 2**31 - 1
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+# An id in a URL path, documented with the range a row's id can have. Out of the range it
+# names nothing, as an id that was deleted does; the answer is the same, the resource's
+# 404, so each router adds its own error: `Annotated[PathId, or_not_found(TaskNotFound)]`.
+PathId = Annotated[int, Path(json_schema_extra={"minimum": 1, "maximum": MAX_ID})]
+
+
+def or_not_found(not_found: Callable[[], Exception]) -> AfterValidator:
+    """Raise `not_found()` for an id no row can have. Raised from inside validation, it
+    reaches the error handlers as it is (pydantic collects only ValueError and
+    AssertionError as validation errors, the 422s)."""
+
+    def in_range(value: int) -> int:
+        if not 0 < value <= MAX_ID:
+            raise not_found()
+        return value
+
+    return AfterValidator(in_range)
+
+
+def is_ascii_number(raw: str) -> bool:
+    """`str.isdigit` alone accepts a superscript two (which int() refuses) and an
+    Arabic-Indic one (which int() reads as 1): only ASCII digits are numbers here."""
+    return raw.isascii() and raw.isdigit()
+
+
+def id_from_text(raw: str) -> int | None:
+    """The id written in `raw` (ASCII digits only), or None when no row can have it."""
+    if not is_ascii_number(raw) or len(raw) > len(str(MAX_ID)):
+        return None
+    value = int(raw)
+    return value if 0 < value <= MAX_ID else None
 
 
 def storable(value: str) -> bool:

@@ -129,6 +129,13 @@ async def test_4404_for_unknown_invisible_and_malformed_workspaces(
         assert (await refused(strict, path, mallory.token))[0] == 4404
 
 
+@pytest.mark.parametrize("bad", ["2147483648", "9223372036854775808", "0", "-1"])
+async def test_4404_for_ids_no_row_can_have(strict_api: Api, strict: Server, bad: str) -> None:
+    alice = await strict_api.user()
+    for path in (f"workspaces/{bad}/tasks", f"focus-sessions/focus-{bad}"):
+        assert await refused(strict, path, alice.token) == (4404, "not_found"), path
+
+
 async def test_4403_closes_a_removed_member_and_4404_a_deleted_workspace(
     strict_api: Api, strict: Server
 ) -> None:

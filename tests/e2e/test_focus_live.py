@@ -284,6 +284,31 @@ async def test_the_host_leaving_hands_over_to_the_earliest_participant(
     await bob_sock.close()
 
 
+async def test_a_host_removed_from_the_workspace_leaves_and_hands_over_live(
+    live: Api, servers: tuple[Server, Server]
+) -> None:
+    _, b = servers
+    alice, bob, carol = await live.user(), await live.user(), await live.user()
+    ws = await alice.workspace("T", (bob, "member"), (carol, "member"))
+    # The host takes part over REST only: no socket of theirs closes, so presence (which
+    # leaves after the grace period) plays no part in what follows.
+    session_id = await _session(bob, ws, work_minutes=240)
+    carol_sock = await _open(b, carol, session_id)
+    assert (await _next(carol_sock, "participant_joined"))["data"]["user"]["id"] == carol.id
+    assert (await bob.post(f"/focus-sessions/{session_id}/start")).status_code == 200
+    await _next(carol_sock, "timer_changed")
+
+    assert (await alice.delete(f"/workspaces/{ws}/members/{bob.id}")).status_code == 204
+    left = await _next(carol_sock, "participant_left")
+    assert left["data"]["user"]["id"] == bob.id and left["data"]["status"] == "left"
+    handed = await _next(carol_sock, "host_changed")
+    assert handed["data"]["user"]["id"] == carol.id and handed["data"]["host_id"] == carol.id
+    assert handed["seq"] == left["seq"] + 1
+    assert (await carol.post(f"/focus-sessions/{session_id}/pause")).status_code == 200
+    assert (await _next(carol_sock, "timer_changed"))["data"]["change"] == "paused"
+    await carol_sock.close()
+
+
 async def test_ending_sends_a_summary_per_participant_then_closes(
     live: Api, servers: tuple[Server, Server]
 ) -> None:

@@ -181,3 +181,57 @@ async def test_the_host_invites_a_member_who_gets_a_notification(api: Api) -> No
     invite = next(n for n in inbox if n["type"] == "focus_invite")
     assert invite["related_entity_type"] == "focus_session"
     assert str(invite["related_entity_id"]) == fs["id"] and "Sprint" in invite["content"]
+
+
+async def test_inviting_again_while_invited_sends_nothing_more(api: Api) -> None:
+    alice, bob = await api.user(), await api.user()
+    ws = await alice.workspace("T", (bob, "member"))
+    fs = await _session(alice, ws)
+    path = f"/focus-sessions/{fs['id']}"
+
+    async def invites() -> int:
+        inbox = (await bob.get("/notifications", params={"limit": 200})).json()["items"]
+        return sum(n["type"] == "focus_invite" for n in inbox)
+
+    for _ in range(50):
+        r = await alice.post(path + "/participants", json={"user_id": bob.id})
+        assert r.status_code == 200 and _people(r.json())[bob.id]["status"] == "away"
+    assert await invites() == 1
+    await bob.patch(path + "/participants/me", json={"status": "active"})
+    await alice.post(path + "/participants", json={"user_id": bob.id})  # already taking part
+    assert await invites() == 1
+    assert _people((await bob.get(path)).json())[bob.id]["status"] == "active"
+    await bob.post(path + "/leave")
+    await alice.post(path + "/participants", json={"user_id": bob.id})  # invited anew
+    assert await invites() == 2
+
+
+async def test_a_member_removed_or_leaving_leaves_every_session_of_the_workspace(
+    api: Api,
+) -> None:
+    alice, bob, carol = await api.user(), await api.user(), await api.user()
+    ws = await alice.workspace("T", (bob, "admin"), (carol, "member"))
+    other_ws = await bob.workspace("Elsewhere", (carol, "member"))
+    hosted = await _session(bob, ws)
+    joined = await _session(alice, ws)
+    elsewhere = await _session(bob, other_ws)
+    await carol.post(f"/focus-sessions/{hosted['id']}/join")
+    await bob.post(f"/focus-sessions/{joined['id']}/join")
+    assert (await bob.post(f"/focus-sessions/{hosted['id']}/start")).status_code == 200
+
+    assert (await alice.delete(f"/workspaces/{ws}/members/{bob.id}")).status_code == 204
+    after = (await carol.get(f"/focus-sessions/{hosted['id']}")).json()
+    assert after["host_id"] == carol.id and after["status"] == "running"
+    assert _people(after)[bob.id]["status"] == "left"
+    assert (await carol.post(f"/focus-sessions/{hosted['id']}/pause")).status_code == 200
+    assert (await carol.post(f"/focus-sessions/{hosted['id']}/end")).status_code == 200
+    other = (await alice.get(f"/focus-sessions/{joined['id']}")).json()
+    assert other["host_id"] == alice.id and _people(other)[bob.id]["status"] == "left"
+    untouched = (await bob.get(f"/focus-sessions/{elsewhere['id']}")).json()
+    assert _people(untouched)[bob.id]["status"] == "active"  # another workspace
+
+    # Leaving the workspace oneself is the same.
+    await carol.post(f"/focus-sessions/{elsewhere['id']}/join")
+    assert (await carol.delete(f"/workspaces/{other_ws}/members/{carol.id}")).status_code == 204
+    people = _people((await bob.get(f"/focus-sessions/{elsewhere['id']}")).json())
+    assert people[carol.id]["status"] == "left" and people[bob.id]["status"] == "active"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, get_args
 
 import orjson
 from fastapi import FastAPI
@@ -11,6 +12,7 @@ from onetask.db.engine import Database
 from onetask.db.models import Event, User
 from onetask.events.channels import notifications_channel
 from onetask.notifications import service
+from onetask.notifications.schemas import NotificationType
 from tests.conftest import GUIDE_NOTIFICATION_FIELDS, Api
 from tests.conftest import User as Client
 
@@ -138,6 +140,20 @@ async def test_preferences_reject_unknown_types(api: Api) -> None:
         assert r.status_code == 422, body
         assert r.headers["content-type"] == "application/problem+json"
     assert (await bob.get("/notifications/preferences")).json() == {"muted": []}
+
+
+async def test_concurrent_preference_replacements_all_succeed_and_one_wins(api: Api) -> None:
+    bob = await api.user()
+    kinds = get_args(NotificationType)
+    bodies = [
+        sorted(kind for bit, kind in enumerate(kinds) if mask >> bit & 1)
+        for mask in range(3, 3 + 20)
+    ]
+    puts = [bob.request("PUT", "/notifications/preferences", json={"muted": b}) for b in bodies]
+    answers = await asyncio.gather(*puts)
+    assert [r.status_code for r in answers] == [200] * len(bodies), [r.text for r in answers]
+    final = (await bob.get("/notifications/preferences")).json()["muted"]
+    assert final in bodies
 
 
 async def test_list_is_newest_first_with_cursor_and_unread_filter(api: Api) -> None:

@@ -16,8 +16,9 @@ def cursor(sort: str, key: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-@pytest.mark.parametrize("bad_id", ["0", "-5", "2147483648", "99999999999999999999999"])
-async def test_task_and_workspace_ids_out_of_range_are_422(api: Api, bad_id: str) -> None:
+# Integers out of range name nothing: 404, in tests/test_path_ids.py.
+@pytest.mark.parametrize("bad_id", ["abc", "1.5", "1e3"])
+async def test_task_and_workspace_ids_that_are_not_integers_are_422(api: Api, bad_id: str) -> None:
     alice = await api.user()
     for method, path, body in [
         ("GET", f"/tasks/{bad_id}", None),

@@ -267,8 +267,9 @@ async def test_members_of_a_workspace_that_are_not_there_are_404(api: Api) -> No
     assert_problem(await owner.delete(path), 404)
 
 
-@pytest.mark.parametrize("bad_id", ["0", "-1", "abc", "2147483648", "99999999999999999999999"])
-async def test_ids_out_of_range_are_422_not_a_crash(api: Api, bad_id: str) -> None:
+# Integers out of range name nothing: 404, in tests/test_path_ids.py.
+@pytest.mark.parametrize("bad_id", ["abc", "1.5", "0x10"])
+async def test_ids_that_are_not_integers_are_422_not_a_crash(api: Api, bad_id: str) -> None:
     owner = await api.user()
     ws = await owner.workspace()
     for method, path, body in [

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from onetask.db.models import FocusParticipant, FocusSession, Membership, Task, User
+from onetask.focus.timer import ENDED
 
 
 async def get(session: AsyncSession, pk: int, *, for_update: bool = False) -> FocusSession | None:
@@ -55,6 +56,35 @@ async def participants(session: AsyncSession, pks: Sequence[int]) -> list[FocusP
         .options(joinedload(FocusParticipant.user, innerjoin=True))
         .where(FocusParticipant.session_id.in_(pks))
         .order_by(FocusParticipant.joined_at, FocusParticipant.user_id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def lock_open(session: AsyncSession, workspace_id: int) -> list[FocusSession]:
+    """The workspace's sessions that are not over, locked in id order (as everything else
+    locks one session at a time, this cannot deadlock)."""
+    query = (
+        select(FocusSession)
+        .where(FocusSession.workspace_id == workspace_id, FocusSession.status.not_in(ENDED))
+        .order_by(FocusSession.id)
+        .with_for_update()
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def taking_part(session: AsyncSession, workspace_id: int, user_id: int) -> list[int]:
+    """Ids of the sessions of a workspace that the user takes part in (has not left) and
+    that are not over, ascending."""
+    query = (
+        select(FocusSession.id)
+        .join(FocusParticipant, FocusParticipant.session_id == FocusSession.id)
+        .where(
+            FocusSession.workspace_id == workspace_id,
+            FocusSession.status.not_in(ENDED),
+            FocusParticipant.user_id == user_id,
+            FocusParticipant.status != "left",
+        )
+        .order_by(FocusSession.id)
     )
     return list((await session.execute(query)).scalars())
 

@@ -130,6 +130,7 @@ async def update_me(
     response_model=FocusSessionOut,
     responses=_HOST_ONLY,
     summary="Invite a member (host only): adds them and sends a focus_invite notification",
+    description="Idempotent: a member already taking part is neither changed nor notified.",
 )
 async def invite(
     data: InviteIn, fs: VisibleSession, user: CurrentUser, session: DbSession

@@ -31,12 +31,13 @@ from onetask.events.messages import (
 )
 from onetask.focus import repository, timer
 from onetask.focus.schemas import FocusSessionIn, JoinIn, ParticipantPatch
+from onetask.inputs import id_from_text
 from onetask.notifications import service as notifications
 from onetask.workspaces import service as workspaces
 
 # Called after a commit that started or resumed a timer (the scheduler wakes up).
 FOCUS_TIMER_CHANGED = "focus_timer_changed"
-_PUBLIC_ID = re.compile(r"^focus-([1-9][0-9]{0,17})$")
+_PUBLIC_ID = re.compile(r"focus-([1-9][0-9]*)")
 
 
 class FocusSessionNotFound(NotFound):
@@ -49,10 +50,11 @@ def public_id(pk: int) -> str:
 
 
 def parse_id(raw: str) -> int:
-    match = _PUBLIC_ID.fullmatch(raw)  # match's `$` also matches before a final \n
-    if match is None:
+    match = _PUBLIC_ID.fullmatch(raw)
+    pk = id_from_text(match.group(1)) if match else None
+    if pk is None:
         raise FocusSessionNotFound()
-    return int(match.group(1))
+    return pk
 
 
 async def visible(
@@ -140,6 +142,24 @@ async def leave(session: AsyncSession, fs: FocusSession, user_id: int) -> bool:
     return True
 
 
+async def leave_workspace(session: AsyncSession, workspace_id: int, user_id: int) -> None:
+    """Someone stopped being a member of the workspace: they leave each of its open
+    sessions as by `leave`, the host handing over, so nobody is left hosting (alone able
+    to pause or end) a session they can no longer see.
+
+    Every open session is locked before reading where they take part: a join locks its
+    session before it checks membership, so it either commits before that read or finds
+    the membership gone."""
+    sessions = await repository.lock_open(session, workspace_id)
+    mine = set(await repository.taking_part(session, workspace_id, user_id))
+    for fs in sessions:
+        if fs.id in mine:
+            await leave(session, fs, user_id)
+
+
+workspaces.when_member_gone("focus", leave_workspace)
+
+
 async def leave_if_absent(
     session: AsyncSession, pk: int, user_id: int, is_present: Callable[[], Awaitable[bool]]
 ) -> bool:
@@ -179,18 +199,21 @@ async def update_me(
 
 async def invite(session: AsyncSession, fs: FocusSession, host: User, user_id: int) -> bool:
     """The host adds a member as a participant (status `away` until they say otherwise)
-    and sends them a `focus_invite` notification."""
+    and sends them a `focus_invite` notification. Idempotent: False, and nothing sent,
+    for someone already taking part (invited before, or joined); after leaving, an
+    invite adds them again."""
     _require_host(fs, host.id)
     _require_open(fs)
     if not await workspaces.is_member(session, fs.workspace_id, user_id):
         raise InvalidInput("user_id must be a member of the session's workspace.")
     invitee = await repository.user(session, user_id)
     assert invitee is not None
-    joined = await join(session, fs, invitee, JoinIn(status="away"))
+    if not await join(session, fs, invitee, JoinIn(status="away")):
+        return False
     await notifications.notify_focus_invite(
         session, user_id, host=host, focus_session_id=public_id(fs.id), title=fs.title
     )
-    return joined
+    return True
 
 
 # -- the host's timer control ---------------------------------------------------------------

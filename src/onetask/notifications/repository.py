@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -17,10 +17,18 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
-from onetask.db.models import Base, ChannelHead, Membership, Notification, NotificationMute
+from onetask.db.models import (
+    Base,
+    ChannelHead,
+    Membership,
+    Notification,
+    NotificationMute,
+    User,
+)
 
 _NOTIFICATIONS = Base.metadata.tables[Notification.__tablename__]
 _INSERTED = [
@@ -137,7 +145,19 @@ async def muted(session: AsyncSession, user_id: int) -> set[str]:
     return set((await session.execute(query)).scalars())
 
 
-async def set_muted(session: AsyncSession, user_id: int, kinds: Iterable[str]) -> None:
-    await session.execute(delete(NotificationMute).where(NotificationMute.user_id == user_id))
-    session.add_all(NotificationMute(user_id=user_id, type=kind) for kind in kinds)
-    await session.flush()
+async def set_muted(session: AsyncSession, user_id: int, kinds: Sequence[str]) -> None:
+    """Make `kinds` the user's muted types: the last of concurrent replacements wins whole.
+
+    They queue on the user's row (PostgreSQL; SQLite serializes writers): unserialized, two
+    replacements each deleted only the rows they could see and inserted theirs, which left
+    the union of both lists, or failed on the primary key. The insert is an upsert, so a
+    type that is already muted is kept as it is."""
+    lock = select(User.id).where(User.id == user_id).with_for_update(key_share=True)
+    await session.execute(lock)
+    unwanted = NotificationMute.user_id == user_id, NotificationMute.type.not_in(kinds)
+    await session.execute(delete(NotificationMute).where(*unwanted))
+    if kinds:
+        dialect = session.get_bind().dialect.name
+        insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        rows = [{"user_id": user_id, "type": kind} for kind in kinds]
+        await session.execute(insert_(NotificationMute).values(rows).on_conflict_do_nothing())

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from onetask.auth.deps import CurrentUser
 from onetask.db import uow
 from onetask.db.deps import DbSession
 from onetask.db.models import Notification
-from onetask.inputs import MAX_ID
+from onetask.inputs import PathId, or_not_found
 from onetask.notifications import service
 from onetask.notifications.schemas import (
     Count,
@@ -17,10 +17,11 @@ from onetask.notifications.schemas import (
     NotificationPage,
     Preferences,
 )
+from onetask.notifications.service import NotificationNotFound
 from onetask.openapi import problems
 
 router = APIRouter(prefix="/notifications", tags=["notifications"], responses=problems(401, 422))
-NotificationId = Annotated[int, Path(ge=1, le=MAX_ID)]  # larger: 422, not a 500
+NotificationId = Annotated[PathId, or_not_found(NotificationNotFound)]
 
 
 def _out(row: Notification) -> NotificationOut:

@@ -28,7 +28,7 @@ from onetask.errors import NotFound
 from onetask.events.channels import notifications_channel, workspace_channel
 from onetask.events.close_codes import close_reason
 from onetask.events.messages import Pong, encode
-from onetask.inputs import MAX_ID
+from onetask.inputs import id_from_text, is_ascii_number
 from onetask.realtime.connection import Connection, error_frame
 from onetask.realtime.focus_socket import FocusLive
 from onetask.realtime.hub import Hub
@@ -150,16 +150,11 @@ def _direct_route(path: str) -> tuple[Callable[..., Awaitable[None]], tuple[str,
     return None
 
 
-def _ascii_number(raw: str) -> bool:
-    """`str.isdigit` alone accepts a superscript two (which int() refuses) and an
-    Arabic-Indic one (which int() reads as 1): only ASCII digits are numbers here."""
-    return raw.isascii() and raw.isdigit()
-
-
 def parse_id(raw: str, what: str) -> int:
-    if not _ascii_number(raw) or len(raw) > 10 or not 0 < int(raw) <= MAX_ID:
+    found = id_from_text(raw)
+    if found is None:
         raise Refused(4404, "not_found", f"No such {what}, or you are not a member of it.")
-    return int(raw)
+    return found
 
 
 async def serve(websocket: WebSocket, authorize: Authorize) -> None:
@@ -256,7 +251,7 @@ async def _confirm(database: Database, conn: Connection) -> None:
 def _parse_since(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not _ascii_number(raw) or len(raw) > 18:
+    if not is_ascii_number(raw) or len(raw) > 18:
         raise Refused(4400, "bad_request", "since must be a non-negative integer (a seq).")
     return int(raw)
 

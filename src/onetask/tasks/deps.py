@@ -3,13 +3,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Header, Request
 
 from onetask.auth.deps import TokenClaims
 from onetask.db.deps import DbSession
 from onetask.db.models import Task, User
-from onetask.inputs import MAX_ID
+from onetask.inputs import PathId, or_not_found
 from onetask.tasks import service
+from onetask.tasks.service import TaskNotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,7 @@ class MemberTask:
 
 
 async def get_task(
-    task_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    task_id: Annotated[PathId, or_not_found(TaskNotFound)],
     claims: TokenClaims,
     session: DbSession,
     request: Request,

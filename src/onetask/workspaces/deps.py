@@ -2,17 +2,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends
 
 from onetask.auth.deps import CurrentUser
 from onetask.db.deps import DbSession
-from onetask.inputs import MAX_ID
+from onetask.inputs import PathId, or_not_found
 from onetask.workspaces import service
-from onetask.workspaces.service import Access
+from onetask.workspaces.service import Access, WorkspaceNotFound
+
+WorkspaceId = Annotated[PathId, or_not_found(WorkspaceNotFound)]
 
 
 async def get_workspace_access(
-    workspace_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentUser, session: DbSession
+    workspace_id: WorkspaceId, user: CurrentUser, session: DbSession
 ) -> Access:
     return await service.access(session, workspace_id, user.id)
 

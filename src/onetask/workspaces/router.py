@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Response, status
 
 from onetask.auth.deps import CurrentUser
 from onetask.db import uow
 from onetask.db.deps import DbSession
 from onetask.db.models import Membership
-from onetask.inputs import MAX_ID
+from onetask.inputs import PathId, or_not_found
 from onetask.openapi import problems
 from onetask.workspaces import service
 from onetask.workspaces.deps import WorkspaceAccess
@@ -20,9 +20,9 @@ from onetask.workspaces.schemas import (
     WorkspaceOut,
     WorkspacePatch,
 )
-from onetask.workspaces.service import Access
+from onetask.workspaces.service import Access, MemberNotFound
 
-MemberId = Annotated[int, Path(ge=1, le=MAX_ID)]
+MemberId = Annotated[PathId, or_not_found(MemberNotFound)]
 router = APIRouter(prefix="/workspaces", tags=["workspaces"], responses=problems(401, 422, 503))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,19 @@ from onetask.workspaces import repository
 from onetask.workspaces.schemas import MemberIn, Role, WorkspaceIn, WorkspacePatch
 
 RANK = {"member": 0, "admin": 1, "owner": 2}
+
+# (session, workspace_id, user_id), in the transaction that ends a membership.
+MemberGone = Callable[[AsyncSession, int, int], Awaitable[None]]
+_when_member_gone: dict[str, MemberGone] = {}
+
+
+def when_member_gone(name: str, reaction: MemberGone) -> None:
+    """Have `reaction` run whenever someone stops being a member (removed, or left).
+
+    The domains built on workspaces register here (focus: leave the workspace's
+    sessions) rather than being called by name: they import this module, so importing
+    them back would be a cycle, and workspaces need not know who depends on them."""
+    _when_member_gone[name] = reaction
 
 
 class WorkspaceNotFound(NotFound):
@@ -135,6 +149,8 @@ async def remove_member(session: AsyncSession, acc: Access, user_id: int) -> Non
     await repository.remove_member(session, acc.workspace.id, user_id)
     event = AccessRevoked(data=AccessChangeData(workspace_id=acc.workspace.id, user_id=user_id))
     outbox.record(session, CONTROL, event)
+    for reaction in _when_member_gone.values():
+        await reaction(session, acc.workspace.id, user_id)
 
 
 def _require_admin(acc: Access, action: str) -> None:
