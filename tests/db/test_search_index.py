@@ -18,7 +18,7 @@ from onetask.app import create_app
 from onetask.auth.passwords import hash_password
 from onetask.db.engine import Database
 from onetask.db.migrate import upgrade
-from onetask.db.models import Membership, Task, User, Workspace
+from onetask.db.models import Task, User, Workspace
 from onetask.tasks import search
 from tests.conftest import DATABASE_URL, make_settings
 
@@ -56,7 +56,14 @@ async def add_tasks_at_previous_revision(url: str) -> None:
         workspace = Workspace(name="Old", owner_id=owner.id)
         session.add(workspace)
         await session.flush()
-        session.add(Membership(workspace_id=workspace.id, user_id=owner.id, role="owner"))
+        # In SQL: the model has columns (`joined_seq`) that later revisions add.
+        await session.execute(
+            text(
+                "INSERT INTO memberships (workspace_id, user_id, role, created_at) "
+                "VALUES (:w, :u, 'owner', CURRENT_TIMESTAMP)"
+            ),
+            {"w": workspace.id, "u": owner.id},
+        )
         for title, description in [
             ("Buy oat milk", None),
             ("Groceries", "bread, eggs and MILK: buy on Friday"),
