@@ -11,6 +11,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -178,7 +180,16 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
 
 
 def _limits_redis(settings: Settings) -> Redis:
-    return Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
+    # One reconnect (a pooled connection may predate a Redis restart), then the error:
+    # redis-py's default (ten retries, backoff up to 1 s) would hold a request for
+    # seconds while Redis is down, where a login should be a prompt 503 and a write go on
+    # without it.
+    return Redis.from_url(
+        settings.broker_url,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        retry=Retry(NoBackoff(), 1),
+    )
 
 
 def _login_limits(settings: Settings, redis: Redis | None) -> LoginLimits:

@@ -176,27 +176,31 @@ class RedisWriteCounter:
     """One counter per key and window (INCR), shared by every process.
 
     While Redis is unreachable each process counts on its own: writes are stored in the
-    database and must not fail because the broker is down."""
+    database and must not fail, nor wait, because the broker is down. After a failure,
+    Redis is tried again only `REDIS_RETRY_S` later, so an outage costs one attempt per
+    interval, not a connection timeout per write."""
+
+    REDIS_RETRY_S = 5.0
 
     def __init__(self, redis: Redis, window_s: int, namespace: str) -> None:
         self.window_s = window_s
         self.prefix = f"{namespace}:writes:"
         self._increment = redis.register_script(_INCREMENT)
         self._local = MemoryWriteCounter(window_s)
-        self._redis_down = False
+        self._redis_retry_at = 0.0
 
     async def spend(self, key: str, limit: int) -> int | None:
         now = time.time()
+        if now < self._redis_retry_at:
+            return await self._local.spend(key, limit)
         window = int(now // self.window_s)
         try:
             name = f"{self.prefix}{key}:{window}"
             count = await self._increment(keys=[name], args=[self.window_s])
         except RedisError as exc:
-            if not self._redis_down:
-                log.warning("write limit counted per process: Redis unavailable (%s)", exc)
-            self._redis_down = True
+            log.warning("write limit counted per process: Redis unavailable (%s)", exc)
+            self._redis_retry_at = time.time() + self.REDIS_RETRY_S
             return await self._local.spend(key, limit)
-        self._redis_down = False
         if int(count) > limit:
             return math.ceil((window + 1) * self.window_s - now)
         return None
