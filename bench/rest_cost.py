@@ -198,6 +198,8 @@ async def run(
     data_dir = Path(tempfile.mkdtemp(prefix="bench-rest-"))
     os.environ["ONETASK_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("ONETASK_SECRET_KEY", "bench-secret-key-0123456789abcdef0123456789")
+    # One user makes every change: far above the per-user write budget (still counted).
+    os.environ.setdefault("ONETASK_WRITES_PER_MINUTE", "100000000")
     sys.path.insert(0, str(ROOT / "bench"))
     from baseline_app import app as baseline  # a script beside this one
     from raw_change import RawChange

@@ -53,7 +53,12 @@ def backend_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "ONETASK_SECRET_KEY": SECRET,
         "ONETASK_HEAD_CHECK_INTERVAL_S": "0.5",
         "ONETASK_RELAY_SWEEP_INTERVAL_S": "0.5",
+        # Every test user logs in and writes from 127.0.0.1: the per-address and per-user
+        # budgets are tested on servers of their own.
         "ONETASK_LOGIN_MAX_FAILURES_PER_ADDRESS": "100000",
+        "ONETASK_LOGINS_PER_ADDRESS": "100000",
+        "ONETASK_LOGINS_PER_ACCOUNT": "100000",
+        "ONETASK_WRITES_PER_MINUTE": "1000000",
     }
     if DATABASE_URL:
         env["ONETASK_DATABASE_URL"] = DATABASE_URL

@@ -12,13 +12,21 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onetask import __version__
-from onetask.auth.ratelimit import MemoryFailureCounter, RedisFailureCounter
+from onetask.auth.janitor import RefreshTokenJanitor
+from onetask.auth.ratelimit import (
+    MemoryLoginCounter,
+    MemoryWriteCounter,
+    RedisLoginCounter,
+    RedisWriteCounter,
+)
 from onetask.auth.router import router as auth_router
 from onetask.auth.router import users as users_router
-from onetask.auth.service import LoginLimits
+from onetask.auth.service import LoginLimits, WriteLimit
 from onetask.config import Settings
 from onetask.db.engine import Database
 from onetask.db.migrate import upgrade_async
@@ -29,6 +37,7 @@ from onetask.focus.scheduler import FocusScheduler
 from onetask.logs import install_redaction
 from onetask.metrics import LoopLag, Metrics
 from onetask.notifications.router import router as notifications_router
+from onetask.openapi import problems
 from onetask.realtime.broker import create_broker
 from onetask.realtime.endpoints import router as ws_router
 from onetask.realtime.endpoints import serve_directly
@@ -142,12 +151,18 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     app.state.relay = relay
     focus_scheduler = FocusScheduler(database, settings)
     app.state.focus_live = focus_live = FocusLive(database, settings)
-    app.state.login_limits = _login_limits(settings)
+    limits_redis = None if settings.uses_memory_broker else _limits_redis(settings)
+    app.state.login_limits = _login_limits(settings, limits_redis)
+    app.state.write_limit = _write_limit(settings, limits_redis)
+    app.state.refresh_token_janitor = janitor = RefreshTokenJanitor(
+        database, settings.refresh_token_purge_interval_s
+    )
     await broker.start(hub.on_events, hub.on_broker_reconnect)
     await hub.start()
     await relay.start()
     await focus_live.start()
     await focus_scheduler.start()
+    janitor.start()
     database.start(metrics.wal_checkpointed)
     loop_lag = LoopLag(metrics.loop_lag)
     loop_lag.start()
@@ -160,20 +175,36 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         await focus_live.stop()
         await relay.stop()
         await broker.close()
-        await app.state.login_limits.counter.close()
+        await janitor.stop()
+        if limits_redis is not None:
+            await limits_redis.aclose()
         await database.dispose()
 
 
-def _login_limits(settings: Settings) -> LoginLimits:
+def _limits_redis(settings: Settings) -> Redis:
+    # One reconnect (a pooled connection may predate a Redis restart), then the error:
+    # redis-py's default (ten retries, backoff up to 1 s) would hold a request for
+    # seconds while Redis is down, where a login should be a prompt 503 and a write go on
+    # without it.
+    return Redis.from_url(
+        settings.broker_url,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        retry=Retry(NoBackoff(), 1),
+    )
+
+
+def _login_limits(settings: Settings, redis: Redis | None) -> LoginLimits:
+    window, namespace = settings.login_window_s, settings.broker_namespace
     counter = (
-        MemoryFailureCounter(settings.login_window_s)
-        if settings.uses_memory_broker
-        else RedisFailureCounter(
-            Redis.from_url(settings.broker_url), settings.login_window_s, settings.broker_namespace
-        )
+        MemoryLoginCounter(window) if redis is None else RedisLoginCounter(redis, window, namespace)
     )
     return LoginLimits(
-        counter, settings.login_max_failures_per_account, settings.login_max_failures_per_address
+        counter,
+        failures_per_account=settings.login_max_failures_per_account,
+        failures_per_address=settings.login_max_failures_per_address,
+        per_account=settings.logins_per_account,
+        per_address=settings.logins_per_address,
     )
 
 
@@ -201,6 +232,13 @@ async def _index(request: Request) -> Response:
         )
     links = {name: path for name, (path, _) in _SIGNPOSTS.items()}
     return JSONResponse({"name": "OneTask", "version": __version__, "api": "/api/v1", **links})
+def _write_limit(settings: Settings, redis: Redis | None) -> WriteLimit:
+    counter = (
+        MemoryWriteCounter(60)
+        if redis is None
+        else RedisWriteCounter(redis, 60, settings.broker_namespace)
+    )
+    return WriteLimit(counter, settings.writes_per_minute)
 
 
 def _operations_router() -> APIRouter:
@@ -246,9 +284,19 @@ def _register_problem_schema(app: FastAPI) -> None:
         schema["components"]["schemas"].setdefault(
             "ProblemField", Problem.model_json_schema()["$defs"]["ProblemField"]
         )
+        _document_write_limit(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_write_limit(schema: dict[str, Any]) -> None:
+    """Every signed-in write can meet the per-user write budget (`auth.deps`)."""
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            responses = operation.get("responses", {})
+            if method in ("post", "put", "patch", "delete") and "security" in operation:
+                responses.setdefault("429", problems(429)[429])
 
 
 class BodyLimit:

@@ -111,7 +111,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         # must be identical for all: no per-connection compression.
         ws=OneTaskWebSocketProtocol,
         ws_per_message_deflate=False,
-        proxy_headers=False,
+        # Believe X-Forwarded-For/-Proto only from the configured proxies (uvicorn's own
+        # default trusts 127.0.0.1, which would let any local client pick its address).
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips or "",
         server_header=False,
         timeout_graceful_shutdown=10,
     )

@@ -68,8 +68,17 @@ class Settings(BaseSettings):
     access_token_ttl_s: int = Field(default=900, ge=10)
     refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
     login_max_failures_per_account: int = Field(default=10, ge=1)
-    login_max_failures_per_address: int = Field(default=50, ge=1)
+    # Far above the account's: it stops one address guessing across many accounts, and
+    # must not lock everyone out when many people share an address.
+    login_max_failures_per_address: int = Field(default=500, ge=1)
+    logins_per_account: int = Field(default=30, ge=1)
+    logins_per_address: int = Field(default=300, ge=1)
     login_window_s: int = Field(default=300, ge=1)
+    refresh_token_purge_interval_s: float = Field(default=3600.0, gt=0)
+    writes_per_minute: int = Field(default=600, ge=1)
+    # Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
+    # (comma-separated IPs or networks, or "*"); unset: the headers are ignored.
+    forwarded_allow_ips: str | None = None
 
     event_retention_s: int = Field(default=7 * 24 * 3600, ge=1)
     head_check_interval_s: float = Field(default=1.0, gt=0)

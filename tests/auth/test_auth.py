@@ -7,6 +7,7 @@ import base64
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,12 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from onetask.app import create_app
 from onetask.auth import service, tokens
 from onetask.auth.tokens import issue_access_token
+from onetask.db.models import RefreshToken
 from tests.conftest import SECRET, Api, make_settings, unique
 
 PROBLEM = "application/problem+json"
@@ -268,6 +270,44 @@ async def test_refresh_with_a_bad_token_is_a_problem(client: httpx.AsyncClient, 
     assert_problem(r, r.status_code)
 
 
+async def family_rows(app: FastAPI, user_id: int) -> dict[str, int]:
+    async with app.state.database.writes() as session:
+        rows = await session.execute(
+            text("SELECT family_id, count(*) FROM refresh_tokens WHERE user_id = :id GROUP BY 1"),
+            {"id": user_id},
+        )
+        return {family: count for family, count in rows}
+
+
+async def test_dead_refresh_token_families_are_deleted_and_live_ones_kept_whole(
+    app: FastAPI, api: Api, client: httpx.AsyncClient
+) -> None:
+    alice = await api.user()  # family A, rotated twice: two used rows and a live one
+    first = alice.refresh
+    second = (await refresh(client, first)).json()["refresh_token"]
+    live = (await refresh(client, second)).json()["refresh_token"]
+    logged_out = (await login(client, alice.username, "password123")).json()["refresh_token"]
+    await client.post("/api/v1/auth/logout", json={"refresh_token": logged_out})
+    expired = (await login(client, alice.username, "password123")).json()["refresh_token"]
+    async with app.state.database.writes() as session:
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == tokens.refresh_token_digest(expired))
+            .values(expires_at=datetime(2000, 1, 1, tzinfo=UTC))
+        )
+        await session.commit()
+    assert sorted((await family_rows(app, alice.id)).values()) == [1, 1, 3]
+
+    await app.state.refresh_token_janitor.purge()
+    assert list((await family_rows(app, alice.id)).values()) == [3]  # only the live family
+    # Reuse detection still sees the rotated token and ends the family...
+    assert_problem(await refresh(client, first), 401)
+    assert_problem(await refresh(client, live), 401)
+    # ...which, dead now, goes at the next purge.
+    await app.state.refresh_token_janitor.purge()
+    assert await family_rows(app, alice.id) == {}
+
+
 async def test_logout_revokes_the_refresh_token_and_its_family(
     api: Api, client: httpx.AsyncClient
 ) -> None:
@@ -454,6 +494,21 @@ async def test_too_many_failed_logins_for_an_account_are_429_with_retry_after(
 
     # Other accounts are not locked out by it.
     assert (await login(strict, bystander, "password123")).status_code == 200
+
+
+async def test_concurrent_logins_check_no_more_passwords_than_the_failure_budget(
+    strict: httpx.AsyncClient,
+) -> None:
+    name = unique()
+    await register(strict, username=name)
+    guesses = [login(strict, name, f"guess {i}") for i in range(60)]
+    guesses.insert(37, login(strict, name, "password123"))
+    answers = await asyncio.gather(*guesses)
+    statuses = [r.status_code for r in answers]
+    # Each 401 or 200 is a password checked; the budget is 3 whatever the concurrency.
+    assert statuses.count(401) + statuses.count(200) <= 3, statuses
+    assert statuses.count(429) >= 58
+    assert all(1 <= int(r.headers["retry-after"]) <= 300 for r in answers if r.status_code == 429)
 
 
 async def test_failures_below_the_limit_do_not_block_a_correct_login(

@@ -12,7 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
 from onetask.auth import service
-from onetask.auth.service import LoginLimits
+from onetask.auth.service import LoginLimits, WriteLimit
 from onetask.auth.tokens import AccessClaims, InvalidToken, decode_access_token
 from onetask.config import Settings
 from onetask.db.deps import DbSession
@@ -20,6 +20,7 @@ from onetask.db.models import User
 from onetask.errors import Unauthorized
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 async def get_settings(conn: HTTPConnection) -> Settings:
@@ -46,9 +47,15 @@ async def get_token_claims(
     if not token:
         raise Unauthorized("Sign in: send `Authorization: Bearer <access token>`.")
     try:
-        return decode_access_token(token, settings.signing_key)
+        claims = decode_access_token(token, settings.signing_key)
     except InvalidToken as exc:
         raise Unauthorized(f"Access token rejected: {exc.reason}.") from exc
+    # Every signed-in write passes here once (FastAPI caches a dependency per request):
+    # the one place to charge the user's write budget.
+    if conn.scope["type"] == "http" and conn.scope["method"] in _WRITES:
+        write_limit: WriteLimit = conn.app.state.write_limit
+        await service.charge_write(write_limit, claims.user_id)
+    return claims
 
 
 TokenClaims = Annotated[AccessClaims, Depends(get_token_claims)]

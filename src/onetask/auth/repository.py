@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import CursorResult, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,3 +66,12 @@ async def revoke_family(session: AsyncSession, family_id: str, at: datetime) -> 
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=at)
     )
+
+
+async def delete_dead_refresh_token_families(session: AsyncSession, now: datetime) -> int:
+    live = select(RefreshToken.family_id).where(
+        RefreshToken.revoked_at.is_(None), RefreshToken.expires_at > now
+    )
+    result = await session.execute(delete(RefreshToken).where(RefreshToken.family_id.not_in(live)))
+    assert isinstance(result, CursorResult)
+    return result.rowcount

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from onetask.auth import repository
 from onetask.auth.passwords import hash_password, verify_password
-from onetask.auth.ratelimit import FailureCounter
+from onetask.auth.ratelimit import BudgetSpent, Charge, LoginCounter, WriteCounter
 from onetask.auth.schemas import RegisterIn, TokenPair, UserPatch
 from onetask.auth.tokens import issue_access_token, new_refresh_token, refresh_token_digest
 from onetask.config import Settings
@@ -41,9 +41,26 @@ async def signed_in_user(session: AsyncSession, user_id: int) -> User:
 
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
-    counter: FailureCounter
-    per_account: int
+    counter: LoginCounter
+    failures_per_account: int
+    failures_per_address: int
+    per_account: int  # every login, successful or not
     per_address: int
+
+
+@dataclass(frozen=True, slots=True)
+class WriteLimit:
+    counter: WriteCounter
+    per_minute: int
+
+
+async def charge_write(limit: WriteLimit, user_id: int) -> None:
+    retry_after = await limit.counter.spend(f"user:{user_id}", limit.per_minute)
+    if retry_after is not None:
+        raise TooManyRequests(
+            f"Too many changes: at most {limit.per_minute} a minute per user; try again later.",
+            retry_after,
+        )
 
 
 async def register(session: AsyncSession, data: RegisterIn) -> User:
@@ -76,21 +93,27 @@ async def login(
     well_formed = storable(login) and storable(password)
     user = await repository.find_user_by_login(session, login) if well_formed else None
     await uow.release(session)  # not held while the password is checked
-    keys = [
-        (_account_key(user, login), limits.per_account),
-        (f"address:{address}", limits.per_address),
+    account = _account_key(user, login)
+    failures = [f"failures:{account}", f"failures:address:{address}"]
+    charges = [
+        Charge(f"logins:{account}", limits.per_account),
+        Charge(f"logins:address:{address}", limits.per_address),
+        Charge(failures[0], limits.failures_per_account),
+        Charge(failures[1], limits.failures_per_address),
     ]
-    for key, limit in keys:
-        failures, retry_after = await limits.counter.count(key)
-        if failures >= limit:
-            raise TooManyRequests("Too many failed logins; try again later.", retry_after)
+    try:
+        # Counted as a failure before the check, refunded on success: concurrent guesses
+        # cannot all be checked before any of them has counted.
+        attempt = await limits.counter.reserve(charges)
+    except BudgetSpent as spent:
+        what = "failed logins" if spent.key.startswith("failures:") else "logins"
+        raise TooManyRequests(f"Too many {what}; try again later.", spent.retry_after_s) from None
     password_ok = well_formed and await verify_password(
         user.password_hash if user else None, password
     )
     if not password_ok or not user:
-        for key, _ in keys:
-            await limits.counter.add(key)
         raise Unauthorized("Incorrect username or password.")
+    await limits.counter.refund(failures, attempt)
     return await _issue_pair(session, settings, user.id, family_id=secrets.token_hex(16))
 
 
@@ -115,6 +138,13 @@ async def refresh(session: AsyncSession, settings: Settings, token: str) -> Toke
         )
     stored.used_at = now
     return await _issue_pair(session, settings, stored.user_id, family_id=stored.family_id)
+
+
+async def purge_dead_refresh_tokens(session: AsyncSession) -> int:
+    """Delete the rows of every family that can no longer be used: each of its tokens is
+    revoked or expired. A family with one live token keeps all its rows, so a rotated
+    token that comes back is still recognised and ends the family."""
+    return await repository.delete_dead_refresh_token_families(session, utcnow())
 
 
 async def logout(session: AsyncSession, token: str) -> None:

@@ -1,0 +1,44 @@
+"""Deletes refresh-token families that can no longer be used, every so often, in every
+process (the DELETE is idempotent, so concurrent rounds only repeat each other)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from onetask.auth import service
+from onetask.db import uow
+from onetask.db.engine import Database
+
+log = logging.getLogger("onetask.auth")
+
+
+class RefreshTokenJanitor:
+    def __init__(self, database: Database, interval_s: float) -> None:
+        self.database = database
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="refresh-token-janitor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def purge(self) -> int:
+        async with self.database.session(write=True) as session:
+            deleted = await service.purge_dead_refresh_tokens(session)
+            await uow.commit(session)
+        return deleted
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                deleted = await self.purge()
+                if deleted:
+                    log.info("deleted %d dead refresh tokens", deleted)
+            except Exception:
+                log.warning("refresh-token purge failed; retrying later", exc_info=True)
+            await asyncio.sleep(self.interval_s)
