@@ -18,8 +18,14 @@ from onetask.notifications.schemas import (
     Preferences,
 )
 from onetask.openapi import problems
+from onetask.routing import ApiRoute
 
-router = APIRouter(prefix="/notifications", tags=["notifications"], responses=problems(401, 422))
+router = APIRouter(
+    prefix="/notifications",
+    tags=["notifications"],
+    responses=problems(401, 422),
+    route_class=ApiRoute,
+)
 NotificationId = Annotated[int, Path(ge=1, le=MAX_ID)]  # larger: 422, not a 500
 
 
