@@ -6,6 +6,7 @@ declared for its operation; this file checks the document as a whole.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -129,3 +130,18 @@ async def test_path_ids_of_users_workspaces_and_tasks_have_a_documented_range(
                     assert schema.get("minimum") == 1, (method, path, param["name"])
                     assert schema.get("maximum") == 2**31 - 1, (method, path, param["name"])
 
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_docs_pages_load_their_assets_from_this_server(
+    client: httpx.AsyncClient, page: str
+) -> None:
+    """Offline, a page whose scripts come from a CDN is blank (the browser test renders
+    them: tests/tools/test_browser.py)."""
+    r = await client.get(page)
+    assert r.status_code == 200
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assets = re.findall(r'(?:src|href)="([^"]*)"', r.text)
+    assert assets and all(url.startswith("/") for url in assets), assets
+    for url in assets:
+        assert (await client.get(url)).status_code == 200, url
+    assert "https://" not in r.text
