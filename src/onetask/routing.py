@@ -87,8 +87,8 @@ def _reject_unknown_query(request: Request, accepted: tuple[str, ...]) -> None:
 
 def _media_type(request: Request) -> str:
     header = request.headers.get("content-type")
-    if header is None:
-        return ""
+    if header is None or header == "application/json":  # the usual case, unparsed
+        return header or ""
     message = Message()  # parses parameters (`; charset=utf-8`) as FastAPI does
     message["content-type"] = header
     return message.get_content_type()
