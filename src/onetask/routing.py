@@ -30,6 +30,8 @@ _NAME_CHARS = 64  # of each, echoed back
 
 
 class ApiRoute(APIRoute):
+    """The `route_class` of every REST router."""
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         accepted = tuple(dict.fromkeys(_query_names(self.dependant)))
