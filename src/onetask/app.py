@@ -30,6 +30,7 @@ from onetask.auth.service import LoginLimits, WriteLimit
 from onetask.config import Settings
 from onetask.db.engine import Database
 from onetask.db.migrate import upgrade_async
+from onetask.docs import install_docs
 from onetask.errors import Problem, install_error_handlers, problem_response
 from onetask.events.outbox import EVENTS_COMMITTED
 from onetask.focus.router import router as focus_router
@@ -91,6 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "`/asyncapi.json`.",
         lifespan=lifespan,
         openapi_tags=[{"name": tag} for tag in _TAGS],
+        docs_url=None,  # served by `install_docs`, without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
@@ -121,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix="/api/v1")
     app.include_router(_operations_router())
     app.include_router(pages_router)
+    install_docs(app)
     app.openapi_schema = None
     _register_problem_schema(app)
     return app

@@ -25,10 +25,17 @@ class OneTaskError(Exception):
     title: str = "Bad request"
     slug: str = "bad-request"
 
-    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.headers = headers
+        self.errors = errors
 
 
 class NotFound(OneTaskError):
@@ -56,6 +63,11 @@ class PreconditionFailed(OneTaskError):
 
 class InvalidInput(OneTaskError):
     status, title, slug = 422, "Invalid input", "invalid-input"
+
+
+def input_error(loc: list[str | int], msg: str, type: str) -> dict[str, Any]:
+    """One entry of a problem's `errors[]`, shaped like a field validation error."""
+    return {"loc": loc, "msg": msg, "type": type}
 
 
 class TooManyRequests(OneTaskError):
@@ -116,7 +128,9 @@ _HTTP_SLUGS = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-la
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OneTaskError)
     async def _domain(_: Request, exc: OneTaskError) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, exc.slug, headers=exc.headers)
+        return problem_response(
+            exc.status, exc.title, exc.detail, exc.slug, headers=exc.headers, errors=exc.errors
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

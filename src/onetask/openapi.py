@@ -12,7 +12,8 @@ _DESCRIPTIONS = {
     404: "Not found, or not visible to you",
     409: "Conflicts with the current state",
     412: "The resource changed since the version given in If-Match",
-    422: "Invalid input; `errors` lists each field",
+    422: "Invalid input: a field, an unknown query parameter, or a body that is not JSON "
+    "(a form, for login); `errors` lists each problem",
     429: "Too many requests; see Retry-After",
     503: "Database unreachable; retry shortly",
 }

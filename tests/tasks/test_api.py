@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from tests.conftest import Api
 
 
@@ -93,3 +97,42 @@ async def test_bad_input_is_a_problem_not_a_500(api: Api) -> None:
     outsider = await api.user()
     r = await alice.post(f"/workspaces/{ws}/tasks", json={"title": "x", "assignee_id": outsider.id})
     assert r.status_code == 422
+
+
+def if_match_routes(task_id: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every route that honours If-Match, in an order where each one succeeds."""
+    return [
+        ("PATCH", f"/tasks/{task_id}", {"json": {"title": "Renamed"}}),
+        ("POST", f"/tasks/{task_id}/complete", {}),
+        ("DELETE", f"/tasks/{task_id}", {}),
+        ("POST", f"/tasks/{task_id}/restore", {}),
+    ]
+
+
+@pytest.mark.parametrize("form", ["{v}", '"{v}"', 'W/"{v}"', '"77", {v}'])
+async def test_if_match_names_a_version_bare_quoted_weak_or_in_a_list_on_every_route(
+    api: Api, form: str
+) -> None:
+    alice = await api.user()
+    task = await alice.task(await alice.workspace())
+    version = task["version"]
+    for method, path, kwargs in if_match_routes(task["id"]):
+        stale = await alice.request(method, path, headers={"If-Match": "99"}, **kwargs)
+        assert stale.status_code == 412, (method, path, stale.text)
+        assert f"at version {version}" in stale.json()["detail"]
+        assert "If-Match named 99" in stale.json()["detail"]
+
+        tag = form.format(v=version)
+        r = await alice.request(method, path, headers={"If-Match": tag}, **kwargs)
+        assert r.status_code in (200, 204), (method, path, tag, r.text)
+        version += 1
+        if r.status_code == 200:
+            assert r.headers["etag"] == f'"{version}"'
+
+
+async def test_if_match_star_matches_any_version_on_every_route(api: Api) -> None:
+    alice = await api.user()
+    task = await alice.task(await alice.workspace())
+    for method, path, kwargs in if_match_routes(task["id"]):
+        r = await alice.request(method, path, headers={"If-Match": "*"}, **kwargs)
+        assert r.status_code in (200, 204), (method, path, r.text)

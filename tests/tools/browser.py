@@ -71,6 +71,10 @@ class Page:
         self.ids = itertools.count(1)
         self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.console: list[str] = []
+        # Once `watch_network()` is called: every request the page started, by id, and
+        # the ids the browser refused to send (a Content-Security-Policy block).
+        self.requested: dict[str, str] = {}
+        self.blocked: set[str] = set()
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -87,6 +91,13 @@ class Page:
             elif message.get("method") == "Runtime.exceptionThrown":
                 details = message["params"]["exceptionDetails"]
                 self.console.append(f"EXCEPTION {details.get('exception', details)}")
+            elif message.get("method") == "Network.requestWillBeSent":
+                params = message["params"]
+                self.requested[params["requestId"]] = params["request"]["url"]
+            elif message.get("method") == "Network.loadingFailed" and message["params"].get(
+                "blockedReason"
+            ):
+                self.blocked.add(message["params"]["requestId"])
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         id = next(self.ids)
@@ -98,6 +109,17 @@ class Page:
             raise JsError(f"{method}: {reply['error']}")
         result: dict[str, Any] = reply["result"]
         return result
+
+    async def watch_network(self) -> None:
+        await self.call("Network.enable")
+
+    def requests_outside(self, origin: str) -> list[str]:
+        """URLs the page fetched from anywhere but `origin` (inline data excepted)."""
+        return [
+            url
+            for id, url in self.requested.items()
+            if id not in self.blocked and not url.startswith((origin + "/", "data:", "blob:"))
+        ]
 
     async def goto(self, url: str) -> None:
         await self.call("Page.navigate", url=url)

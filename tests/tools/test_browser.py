@@ -249,3 +249,26 @@ async def test_guide_integration_example_shows_the_notification(live: Api, serve
     assert data["read"] is False and "Project Proposal" in data["content"]
     inbox = (await bob.get("/notifications")).json()["items"]
     assert inbox[0]["id"] == data["id"] and inbox[0]["title"] == data["title"]
+
+
+async def test_docs_and_redoc_render_from_the_server_alone(server: Server) -> None:
+    """`/docs` and `/redoc` load their scripts, styles and fonts from this server: they work
+    without internet, and a reader's browser asks nobody else for anything."""
+    async with chromium() as page:
+        await page.watch_network()
+        await page.goto(server.url + "/docs")
+        operations = await page.wait_for("document.querySelectorAll('.opblock').length")
+        assert operations >= 40
+        paths = await page.eval(
+            "[...document.querySelectorAll('.opblock-summary-path')].map(e => e.dataset.path)"
+        )
+        assert "/api/v1/workspaces/{workspace_id}/tasks" in paths
+        await page.screenshot(ARTIFACTS / "docs.png")
+
+        await page.goto(server.url + "/redoc")
+        await page.wait_for("document.querySelectorAll('[data-section-id^=\"operation/\"]').length")
+        assert "Create Task" in await page.eval("document.body.innerText")
+        await page.screenshot(ARTIFACTS / "redoc.png")
+
+        assert page.requests_outside(server.url) == []
+        assert not [line for line in page.console if line.startswith("EXCEPTION")]

@@ -11,9 +11,12 @@ from onetask.auth.schemas import RefreshIn, RegisterIn, TokenPair, UserOut, User
 from onetask.db import uow
 from onetask.db.deps import DbSession
 from onetask.openapi import problems
+from onetask.routing import ApiRoute
 
-router = APIRouter(prefix="/auth", tags=["auth"], responses=problems(503))
-users = APIRouter(prefix="/users", tags=["users"], responses=problems(401, 503))
+router = APIRouter(prefix="/auth", tags=["auth"], responses=problems(503), route_class=ApiRoute)
+users = APIRouter(
+    prefix="/users", tags=["users"], responses=problems(401, 422, 503), route_class=ApiRoute
+)
 
 
 @router.post(

@@ -20,9 +20,13 @@ from onetask.focus.schemas import (
     SessionFilters,
 )
 from onetask.openapi import problems
+from onetask.routing import ApiRoute
 
 router = APIRouter(
-    prefix="/focus-sessions", tags=["focus sessions"], responses=problems(401, 404, 422, 503)
+    route_class=ApiRoute,
+    prefix="/focus-sessions",
+    tags=["focus sessions"],
+    responses=problems(401, 404, 422, 503),
 )
 SessionId = Annotated[str, Path(description="`focus-<n>`", examples=["focus-123"])]
 

@@ -19,8 +19,14 @@ from onetask.notifications.schemas import (
 )
 from onetask.notifications.service import NotificationNotFound
 from onetask.openapi import problems
+from onetask.routing import ApiRoute
 
-router = APIRouter(prefix="/notifications", tags=["notifications"], responses=problems(401, 422))
+router = APIRouter(
+    prefix="/notifications",
+    tags=["notifications"],
+    responses=problems(401, 422),
+    route_class=ApiRoute,
+)
 NotificationId = Annotated[PathId, or_not_found(NotificationNotFound)]
 
 

@@ -36,5 +36,8 @@ async def get_task(
 TaskInWorkspace = Annotated[MemberTask, Depends(get_task)]
 IfMatch = Annotated[
     str | None,
-    Header(description='The task\'s ETag (e.g. `"3"`); 412 if the task has changed since'),
+    Header(
+        description='The task\'s ETag (`"3"`; a bare `3` and the weak `W/"3"` are the same, '
+        "`*` matches any version); 412 if the task has changed since"
+    ),
 ]

@@ -9,12 +9,13 @@ from onetask.db import uow
 from onetask.db.deps import DbSession, LongReadSession
 from onetask.db.models import Task
 from onetask.openapi import problems
+from onetask.routing import ApiRoute
 from onetask.tasks import service
 from onetask.tasks.deps import IfMatch, TaskInWorkspace
 from onetask.tasks.schemas import TaskFilters, TaskIn, TaskOut, TaskPage, TaskPatch
 from onetask.workspaces.deps import WorkspaceAccess
 
-router = APIRouter(tags=["tasks"], responses=problems(401, 404, 422, 503))
+router = APIRouter(tags=["tasks"], responses=problems(401, 404, 422, 503), route_class=ApiRoute)
 _ETAG = {"headers": {"ETag": {"description": "The task's version", "schema": {"type": "string"}}}}
 
 

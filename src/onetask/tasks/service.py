@@ -174,11 +174,20 @@ async def _emit(session: AsyncSession, change: TaskChange) -> None:
 def _check_version(task: Task, if_match: str | None) -> None:
     if if_match is None:
         return
-    tags = {t.strip().removeprefix("W/") for t in if_match.split(",")}
-    if "*" not in tags and etag(task) not in tags:
+    versions = if_match_versions(if_match)
+    if "*" not in versions and str(task.version) not in versions:
+        named = ", ".join(sorted(versions))[:100] or "no version"
         raise PreconditionFailed(
-            f"The task is at version {task.version}; reload it and apply your change again."
+            f"The task is at version {task.version} (ETag {etag(task)}) and If-Match named "
+            f"{named}; reload it and apply your change again."
         )
+
+
+def if_match_versions(if_match: str) -> set[str]:
+    """The versions an If-Match header names. `"14"` (the ETag), its weak form `W/"14"`
+    and a bare `14` (what a client sends that copied `version` from the body) all name
+    version 14: the task has one representation, so weak and strong compare the same."""
+    return {tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")} - {""}
 
 
 def _require_live(task: Task) -> None:

@@ -10,6 +10,7 @@ from onetask.db.deps import DbSession
 from onetask.db.models import Membership
 from onetask.inputs import PathId, or_not_found
 from onetask.openapi import problems
+from onetask.routing import ApiRoute
 from onetask.workspaces import service
 from onetask.workspaces.deps import WorkspaceAccess
 from onetask.workspaces.schemas import (
@@ -23,7 +24,12 @@ from onetask.workspaces.schemas import (
 from onetask.workspaces.service import Access, MemberNotFound
 
 MemberId = Annotated[PathId, or_not_found(MemberNotFound)]
-router = APIRouter(prefix="/workspaces", tags=["workspaces"], responses=problems(401, 422, 503))
+router = APIRouter(
+    prefix="/workspaces",
+    tags=["workspaces"],
+    responses=problems(401, 422, 503),
+    route_class=ApiRoute,
+)
 
 
 def _out(acc: Access) -> WorkspaceOut:
