@@ -345,7 +345,7 @@ class Hub:
         committed in between was applied to every subscribed connection, but not to this
         one. `confirm` reads it again once the connection is subscribed, so a revocation
         is either seen by that read or committed after it, and then delivered to the
-        connection (NOTES-realtime, trap 6). It raises to refuse the connection."""
+        connection as a control message. It raises to refuse the connection."""
         conn.on_slow = self._count_slow_consumer
         channel = self._open_channel(conn.channel)
         channel.conns.add(conn)
