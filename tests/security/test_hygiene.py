@@ -119,7 +119,9 @@ async def test_tokens_are_redacted_however_the_parameter_is_spelled(chatty: Serv
             f"GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice.token}\r\n"
             "Connection: close\r\n\r\n".encode(),
         )
-        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        # REST takes no such parameter: 422 naming it (200 where it hides behind `x`)
+        assert answer.startswith((b"HTTP/1.1 200", b"HTTP/1.1 422")), answer[:200]
+        assert not any(v.encode() in answer for v in values)  # never echoed
     marker = f"/api/v1/workspaces?marker={time.time_ns()}"
     raw_request(
         chatty.port, f"GET {marker} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
