@@ -236,6 +236,8 @@ async def _index(request: Request) -> Response:
         )
     links = {name: path for name, (path, _) in _SIGNPOSTS.items()}
     return JSONResponse({"name": "OneTask", "version": __version__, "api": "/api/v1", **links})
+
+
 def _write_limit(settings: Settings, redis: Redis | None) -> WriteLimit:
     counter = (
         MemoryWriteCounter(60)

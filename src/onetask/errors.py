@@ -155,13 +155,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OSError)
     @app.exception_handler(RedisError)
     async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
-        what = "broker" if isinstance(exc, RedisError) else "database"
+        what, why = _unavailable_service(exc)
         log.warning("%s unavailable: %s", what, type(exc).__name__)
-        why = "unreachable"
-        if _is_locked(exc):
-            why = "locked by another process"
-        elif isinstance(exc, PoolTimeout):  # every connection in use for pool_timeout
-            why = "busy"
         return problem_response(
             503,
             "Service unavailable",
@@ -184,7 +179,41 @@ def install_error_handlers(app: FastAPI) -> None:
 _OUTAGE_SQLSTATES = ("08", "53", "57P")
 
 
-def _is_locked(exc: Exception) -> bool:
+def outage(exc: BaseException) -> str | None:
+    """What a failure says about a service that may answer shortly ("the database is
+    locked by another process", "the broker is unreachable"), or None for any other
+    failure (a defect, worth its traceback)."""
+    if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError):
+        if not (exc.connection_invalidated or _is_outage(exc)):
+            return None
+    elif not isinstance(exc, OperationalError | PoolTimeout | OSError | RedisError):
+        return None
+    what, why = _unavailable_service(exc)
+    return f"the {what} is {why}"
+
+
+def log_failed_round(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """A background loop's round failed and will be retried: a service being unavailable
+    is one warning line per round (an outage would otherwise fill the log with
+    tracebacks); anything else is logged with its traceback."""
+    reason = outage(exc)
+    if reason is None:
+        logger.error("%s failed; retrying", what, exc_info=exc)
+    else:
+        said = str(getattr(exc, "orig", None) or exc).partition("\n")[0][:200]
+        logger.warning("%s failed: %s (%s: %s); retrying", what, reason, type(exc).__name__, said)
+
+
+def _unavailable_service(exc: BaseException) -> tuple[str, str]:
+    what = "broker" if isinstance(exc, RedisError) else "database"
+    if _is_locked(exc):
+        return what, "locked by another process"
+    if isinstance(exc, PoolTimeout):  # every connection in use for pool_timeout
+        return what, "busy"
+    return what, "unreachable"
+
+
+def _is_locked(exc: BaseException) -> bool:
     """SQLite's write lock held by another process past the busy timeout."""
     orig = getattr(exc, "orig", None)
     return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)

@@ -115,6 +115,10 @@ async def test_an_external_write_lock_gives_prompt_503s_and_readyz_names_the_dat
             assert (await api.client.get("/readyz")).status_code == 200
             await alice.task(ws, title="after")
             assert await titles(alice, ws) == {"before", "after"}
+        # The background rounds that met the lock said so in one line each, no traceback.
+        log = server.log.read_text()
+        assert "relay maintenance failed: the database is locked by another process" in log
+        assert "Traceback" not in log
 
 
 async def test_the_wal_is_cut_back_once_it_has_passed_its_bound(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import logging
 from onetask.auth import service
 from onetask.db import uow
 from onetask.db.engine import Database
+from onetask.errors import log_failed_round
 
 log = logging.getLogger("onetask.auth")
 
@@ -39,6 +40,6 @@ class RefreshTokenJanitor:
                 deleted = await self.purge()
                 if deleted:
                     log.info("deleted %d dead refresh tokens", deleted)
-            except Exception:
-                log.warning("refresh-token purge failed; retrying later", exc_info=True)
+            except Exception as exc:
+                log_failed_round(log, "refresh-token purge", exc)
             await asyncio.sleep(self.interval_s)

@@ -17,6 +17,7 @@ from onetask.config import Settings
 from onetask.db import uow
 from onetask.db.engine import Database
 from onetask.db.types import utcnow
+from onetask.errors import log_failed_round
 from onetask.focus import repository, service
 
 log = logging.getLogger("onetask.focus")
@@ -47,8 +48,8 @@ class FocusScheduler:
             self._wake.clear()
             try:
                 delay = await self.run_due()
-            except Exception:
-                log.exception("focus scheduler round failed; retrying")
+            except Exception as exc:
+                log_failed_round(log, "focus scheduler round", exc)
                 delay = self.tick_s
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)

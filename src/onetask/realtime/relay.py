@@ -31,6 +31,7 @@ from onetask.db import uow
 from onetask.db.engine import Database
 from onetask.db.models import ChannelHead, ChannelPublished, Event
 from onetask.db.types import utcnow
+from onetask.errors import log_failed_round
 from onetask.events.outbox import CommittedEvent
 from onetask.metrics import Metrics
 from onetask.realtime.broker import Broker
@@ -139,8 +140,8 @@ class Relay:
                 if time.monotonic() >= next_prune:
                     await self.prune()
                     next_prune = time.monotonic() + prune_every
-            except Exception:
-                log.exception("relay maintenance failed; retrying next round")
+            except Exception as exc:
+                log_failed_round(log, "relay maintenance", exc)
 
     async def sweep(self) -> None:
         """Publish the newest event of each channel whose watermark lags its head.
