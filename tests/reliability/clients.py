@@ -132,9 +132,17 @@ class Writers:
             return body
 
 
-async def channel_head(url: str, path: str, token: str) -> int:
-    """The channel's latest seq, as a server's `connected` message reports it."""
-    async with websockets.connect(f"{url}/api/v1/ws/{path}?token={token}") as ws:
-        message = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
-    assert message["type"] == "connected", message
-    return int(message["data"]["seq"])
+async def channel_head(url: str, path: str, token: str, at_least: int = 0) -> int:
+    """The channel's latest seq, as a server's `connected` message reports it, once it
+    is `at_least` that: a process learns of another's last commit through the broker,
+    a moment after that commit was acknowledged (within 10 s, or this fails)."""
+    deadline = time.monotonic() + 10
+    while True:
+        async with websockets.connect(f"{url}/api/v1/ws/{path}?token={token}") as ws:
+            message = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert message["type"] == "connected", message
+        seq = int(message["data"]["seq"])
+        if seq >= at_least:
+            return seq
+        assert time.monotonic() < deadline, f"the head stayed at {seq}, below {at_least}"
+        await asyncio.sleep(0.1)

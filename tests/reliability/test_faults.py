@@ -91,7 +91,7 @@ async def test_kill_9_of_one_process_mid_burst_every_subscriber_resumes_on_the_s
     await asyncio.to_thread(a.kill)  # SIGKILL, mid-burst: no goodbye, nothing flushed
     await asyncio.wait_for(writing, 120)
 
-    head = await channel_head(b.ws_url, path, alice.token)
+    head = await channel_head(b.ws_url, path, alice.token, at_least=writers.total)
     for follower in followers:
         follower.target = head
     await asyncio.wait_for(asyncio.gather(*running), 60)
@@ -133,7 +133,7 @@ async def test_redis_restart_mid_burst_loses_nothing_and_delivery_resumes_by_its
     await asyncio.to_thread(private_redis.start)  # same port, empty: every message lost
     await asyncio.wait_for(writing, 120)
 
-    head = await channel_head(b.ws_url, path, alice.token)
+    head = await channel_head(b.ws_url, path, alice.token, at_least=writers.total)
     for follower in followers:
         follower.target = head
     await asyncio.wait_for(asyncio.gather(*running), 30)  # no reconnect needed
