@@ -7,8 +7,8 @@ import os
 import socket
 import struct
 import time
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
