@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
+import shutil
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +26,34 @@ from tests.e2e.servers import Server
 from tests.tools.browser import Page, chromium, skip_outside_ci
 
 ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "clients" / "js" / "dist"
+PACKAGE = ROOT / "clients" / "js"
+DIST = PACKAGE / "dist"
+
+
+def npm_script(*args: str) -> subprocess.CompletedProcess[str]:
+    """`node scripts/…` in clients/js, once its dev dependencies are installed (scripts/js)."""
+    node = shutil.which("node")
+    if node is None or not (PACKAGE / "node_modules").is_dir():
+        skip_outside_ci("node or clients/js/node_modules is missing: run scripts/js")
+    return subprocess.run(
+        [node, *args], cwd=PACKAGE, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_generated_protocol_is_current() -> None:
+    """clients/js/src/generated/protocol.ts is what scripts/generate.mjs makes of the
+    AsyncAPI document this checkout serves (wire types, close codes, resync reasons)."""
+    result = npm_script("scripts/generate.mjs", "--check")
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_ws_test_page_bundles_the_current_package() -> None:
+    """The /ws-test page's inline onetask-client is the bundle of the package as built."""
+    if not (DIST / "index.js").exists():
+        skip_outside_ci(f"{DIST} is not built: run scripts/js (or npm run build in clients/js)")
+    result = npm_script("scripts/bundle-page.mjs", "--check")
+    assert result.returncode == 0, result.stderr + result.stdout
+
 
 HARNESS = """<!doctype html><meta charset="utf-8"><title>onetask-client e2e</title>
 <script type="module">
