@@ -276,3 +276,21 @@ async def test_4403_stops_without_reconnecting(
     assert stops[0]["code"] == 4403 and stops[0]["action"] == "stop"
     assert stops[0]["error"]["code"] == "access_revoked"
     assert after["state"] == "stopped" and after["opened"] == 1
+
+
+async def test_node_client_with_the_ws_package(js_api: Api, js_server: Server) -> None:
+    """In Node (no global WebSocket in Node 20) the client takes `ws`'s constructor."""
+    alice = await js_api.user()
+    script = "test/e2e/node-client.mjs"
+    if not (DIST / "index.js").exists():
+        skip_outside_ci(f"{DIST} is not built: run scripts/js (or npm run build in clients/js)")
+    result = await asyncio.to_thread(
+        npm_script, script, js_server.url, alice.username, "password123"
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["seen"] == [
+        {"seq": 1, "action": "created", "title": "from node"},
+        {"seq": 2, "action": "completed", "title": "from node"},
+    ]
+    assert report["missing"] == {"name": "ApiError", "status": 404, "title": "Not found"}
