@@ -374,7 +374,8 @@ export class OneTaskClient {
           this.scheduleFlush();
           return;
         }
-        if (error instanceof AuthRequiredError) return; // resumes after the next login
+        // Not logged in (any more): keep the queue; the next login sends it.
+        if (error instanceof AuthRequiredError || (error instanceof ApiError && error.status === 401)) return;
         this.settle(item, false, error);
         continue;
       }

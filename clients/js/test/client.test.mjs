@@ -183,3 +183,26 @@ test("offlineQueue: false surfaces NetworkError at once", async () => {
   await assert.rejects(c.tasks.create(1, { title: "x" }), NetworkError);
   assert.equal(c.pendingWrites.length, 0);
 });
+
+test("queued writes wait through a lost login and go out after the next one", async () => {
+  let valid = "none";
+  const fetch = fakeFetch({
+    "POST /api/v1/workspaces/1/tasks": (req) =>
+      req.headers.Authorization === `Bearer ${valid}` ? { id: 1, title: req.body.title } : json(401, { title: "Unauthorized", status: 401 }),
+    "POST /api/v1/auth/login": () => {
+      const p = pair("again");
+      valid = p.access_token;
+      return p;
+    },
+  });
+  const c = client({ fetch, accessToken: token("old", Date.now() / 1000 + 900) });
+  fetch.fail = true;
+  const write = c.tasks.create(1, { title: "kept" });
+  await until(() => c.pendingWrites.length === 1);
+  fetch.fail = false;
+  await c.flushQueue(); // 401 and no refresh token: kept, not dropped
+  assert.equal(c.pendingWrites.length, 1);
+  await c.login("alice", "pw");
+  assert.deepEqual(await write, { id: 1, title: "kept" });
+  assert.equal(c.pendingWrites.length, 0);
+});
