@@ -8,6 +8,7 @@ import socket
 import struct
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -71,11 +72,39 @@ async def test_4401_when_the_token_expires_unless_replaced_with_auth(
     await expiring.recv_type("connected")
     await renewed.recv_type("connected")
     await renewed.send({"type": "auth", "token": token_for(alice.id, 600)})
+    assert (await renewed.recv_type("auth_ok"))["data"]["expires_at"].endswith("Z")
     code, seen = await expiring.closed_with(timeout=10)
     assert code == 4401 and seen[-1]["data"]["code"] == "token_expired"
     await renewed.send({"type": "ping"})
     assert (await renewed.recv())["type"] == "pong"  # still open after the old expiry
     await renewed.close()
+
+
+async def test_auth_is_acknowledged_on_every_socket_kind(strict_api: Api, strict: Server) -> None:
+    """A valid `auth` gets `auth_ok` with the new expiry (the format of
+    `connected.server_time`); an invalid one an error, and the old expiry stands."""
+    alice, bob = await strict_api.user(), await strict_api.user()
+    ws = await alice.workspace()
+    r = await alice.post("/focus-sessions", json={"workspace_id": ws, "title": "F"})
+    assert r.status_code == 201, r.text
+    for path in ("notifications", f"workspaces/{ws}/tasks", f"focus-sessions/{r.json()['id']}"):
+        sock = await Socket.open(strict.ws_url, path, token_for(alice.id, 3))
+        connected = await sock.recv_type("connected")
+        await sock.send({"type": "auth", "token": token_for(bob.id, 600)})
+        refused = await sock.recv_type("error")
+        assert refused["data"]["code"] == "invalid_token", path
+        renewed = token_for(alice.id, 600)
+        await sock.send({"type": "auth", "token": renewed})
+        ok = await sock.recv_type("auth_ok")
+        exp = jwt.decode(renewed, SECRET, algorithms=["HS256"])["exp"]
+        assert ok == {
+            "type": "auth_ok",
+            "data": {"expires_at": datetime.fromtimestamp(exp, UTC).isoformat()[:-6] + "Z"},
+        }, path
+        assert ok["data"]["expires_at"].endswith("Z")
+        assert connected["data"]["server_time"].endswith("Z")
+        await sock.nothing_for(4)  # past the first token's expiry: still open
+        await sock.close()
 
 
 async def test_4400_for_a_malformed_since(strict_api: Api, strict: Server) -> None:

@@ -128,6 +128,8 @@ def test_readme_and_asyncapi_list_the_same_close_codes() -> None:
     assert in_readme == [c["code"] for c in DOC["x-close-codes"]]
     assert {1002, 1007, 1011} <= set(in_readme)  # protocol violations, outages
     assert all(c["meaning"] and c["clientShould"] for c in DOC["x-close-codes"])
+    actions = {"stop", "reconnect", "backoff", "relogin"}
+    assert all(c["action"] in actions for c in DOC["x-close-codes"])
 
 
 def test_every_resync_reason_the_server_sends_is_documented() -> None:
@@ -214,7 +216,8 @@ async def test_captured_messages_match_the_schemas(live: Api, server: Server) ->
     await tasks.send({"type": "ping"})
     await tasks.send("not json")
     await tasks.send({"type": "nope"})
-    for _ in range(3):
+    await tasks.send({"type": "auth", "token": alice.token})
+    for _ in range(4):
         await capture.recv(tasks, "workspaceTasks")
     await tasks.close()
 
@@ -265,6 +268,7 @@ async def test_captured_messages_match_the_schemas(live: Api, server: Server) ->
         "task_update:deleted",
         "task_update:restored",
         "pong",
+        "auth_ok",
         "error",
         "resync_required",
     }

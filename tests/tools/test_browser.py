@@ -63,6 +63,11 @@ async def test_ws_test_page_shows_a_rest_change_live(live: Api, server: Server) 
 
         await page.click("#send-ping")
         await page.wait_for(f"!!document.querySelector({entries('tasks', 'pong')})")
+        await page.click("#send-auth")  # the current token, acknowledged in-band
+        ok = await page.wait_for(
+            f"document.querySelector({entries('tasks', 'auth_ok')})?.textContent"
+        )
+        assert '"expires_at"' in ok
         await page.screenshot(ARTIFACTS / "ws-test.png")
         assert not [line for line in page.console if line.startswith("EXCEPTION")]
 

@@ -163,6 +163,18 @@ class Pong(WireModel):
     type: Literal["pong"] = "pong"
 
 
+class AuthOkData(WireModel):
+    expires_at: UTCTime
+
+
+class AuthOk(WireModel):
+    """Any channel: the `auth` message's token was accepted; the connection now lasts
+    until `expires_at` (UTC, the format of `connected.server_time`)."""
+
+    type: Literal["auth_ok"] = "auth_ok"
+    data: AuthOkData
+
+
 class ErrorData(WireModel):
     code: str
     detail: str

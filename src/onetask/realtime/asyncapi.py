@@ -43,6 +43,12 @@ SERVER_MESSAGES = {
         Message("focusUpdate", server.FocusUpdate, "Something happened in the focus session."),
         Message("pong", server.Pong, "Answer to ping."),
         Message(
+            "authOk",
+            server.AuthOk,
+            "Answer to a valid `auth`: the connection now lasts until `expires_at`. An "
+            "invalid one gets an `error` (code invalid_token) and the old expiry stands.",
+        ),
+        Message(
             "error",
             server.Error,
             "A client message was refused (connection stays open), or the connection "
@@ -84,7 +90,7 @@ CLIENT_MESSAGES = {
     )
 }
 
-COMMON_SENT = ["connected", "pong", "error", "resyncRequired"]
+COMMON_SENT = ["connected", "pong", "authOk", "error", "resyncRequired"]
 COMMON_RECEIVED = ["ping", "auth"]
 
 
@@ -257,7 +263,7 @@ def document(host: str = "127.0.0.1:8000", protocol: str = "ws") -> dict[str, An
             "schemas": payload_schemas(),
         },
         "x-close-codes": [
-            {"code": c.code, "meaning": c.meaning, "clientShould": c.advice}
+            {"code": c.code, "meaning": c.meaning, "clientShould": c.advice, "action": c.action}
             for c in CLOSE_CODES.values()
         ],
         "x-resync-reasons": [

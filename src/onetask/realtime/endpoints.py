@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -27,7 +28,7 @@ from onetask.db.models import User
 from onetask.errors import NotFound
 from onetask.events.channels import notifications_channel, workspace_channel
 from onetask.events.close_codes import close_reason
-from onetask.events.messages import Pong, encode
+from onetask.events.messages import AuthOk, AuthOkData, Pong, encode
 from onetask.inputs import id_from_text, is_ascii_number
 from onetask.realtime.connection import Connection, error_frame
 from onetask.realtime.focus_socket import FocusLive
@@ -334,5 +335,7 @@ def _auth_handler(settings: Settings, database: Database) -> Handler:
             conn.push(0, error_frame("unavailable", "Could not check your access; try again."))
             return
         conn.expires_at = claims.expires_at
+        expires = datetime.fromtimestamp(claims.expires_at, UTC)
+        conn.push(0, encode(AuthOk(data=AuthOkData(expires_at=expires))))
 
     return auth
