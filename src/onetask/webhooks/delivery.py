@@ -87,7 +87,9 @@ async def fan_out(session: AsyncSession, webhook_id: int, now: datetime, retry_f
             "occurred_at": iso_utc(created_at),
             "data": parsed.get("data"),
         }
-        rows.append(_pending(webhook.id, seq, name, orjson.dumps(payload).decode(), now, retry_until))
+        rows.append(
+            _pending(webhook.id, seq, name, orjson.dumps(payload).decode(), now, retry_until)
+        )
     await repository.add_deliveries(session, rows)
     webhook.cursor_seq = events[-1][0]
     await session.flush()
@@ -117,23 +119,24 @@ def body(delivery: WebhookDelivery) -> bytes:
 
 async def claim(
     session: AsyncSession, delivery_id: int, now: datetime, schedule: Schedule
-) -> Attempt | None:
-    """The next attempt of a due delivery, claimed by this process; None if another
-    process claimed it first, or it is no longer due."""
+) -> Attempt | bool:
+    """The next attempt of a due delivery, claimed by this process. Else False when there
+    is nothing to do (another process claimed it first, or it is no longer due), True
+    when its webhook was disabled meanwhile (its pending deliveries were failed)."""
     found = await repository.with_webhook(session, delivery_id)
     if found is None:
-        return None
+        return False
     delivery, webhook = found
     if delivery.status != PENDING or delivery.next_attempt_at is None:
-        return None
+        return False
     if delivery.next_attempt_at > now:
-        return None
-    if not webhook.enabled:  # disabled since it was due: it is not sent
+        return False
+    if not webhook.enabled:
         await repository.fail_pending(session, webhook.id, "The webhook was disabled.")
-        return None
+        return True
     lease_until = now + timedelta(seconds=schedule.lease_s)
     if not await repository.claim(session, delivery.id, delivery.attempts, now, lease_until):
-        return None
+        return False
     return Attempt(
         delivery.id,
         delivery.attempts + 1,

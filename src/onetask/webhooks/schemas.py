@@ -3,7 +3,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from onetask.events.messages import UTCTime
 from onetask.webhooks.catalog import known_event_types
@@ -37,7 +44,9 @@ def _known_event_types(values: list[str]) -> list[str]:
     return sorted(set(values))
 
 
-Url = Annotated[str, StringConstraints(min_length=1, max_length=MAX_URL), AfterValidator(_receiver_url)]
+Url = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_URL), AfterValidator(_receiver_url)
+]
 EventType = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 EventTypes = Annotated[
     list[EventType], Field(min_length=1, max_length=50), AfterValidator(_known_event_types)

@@ -9,13 +9,13 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onetask.cursors import decode_cursor, encode_cursor, malformed
-from onetask.db import uow
 from onetask.db.models import Webhook, WebhookDelivery
 from onetask.db.types import utcnow
 from onetask.errors import Conflict, Forbidden, NotFound
 from onetask.events import outbox
 from onetask.events.channels import workspace_channel
 from onetask.inputs import MAX_ID
+from onetask.scheduler import wake_after_commit
 from onetask.webhooks import repository
 from onetask.webhooks.catalog import PING
 from onetask.webhooks.repository import PENDING
@@ -23,8 +23,6 @@ from onetask.webhooks.schemas import DeliveryFilters, WebhookIn, WebhookPatch
 from onetask.webhooks.signing import new_secret
 from onetask.workspaces.service import Access
 
-# The scheduler's wake-up, called after a commit that made a delivery due now.
-WEBHOOK_DELIVERIES_DUE = "webhook_deliveries_due"
 MAX_WEBHOOKS_PER_WORKSPACE = 20
 
 
@@ -77,7 +75,9 @@ async def listing(session: AsyncSession, acc: Access) -> list[Webhook]:
     return await repository.in_workspace(session, acc.workspace.id)
 
 
-async def get(session: AsyncSession, acc: Access, webhook_id: int, *, lock: bool = False) -> Webhook:
+async def get(
+    session: AsyncSession, acc: Access, webhook_id: int, *, lock: bool = False
+) -> Webhook:
     _require_admin(acc)
     webhook = await repository.get(session, webhook_id, workspace_id=acc.workspace.id, lock=lock)
     if webhook is None:
@@ -156,7 +156,7 @@ async def ping(
         created_at=now,
     )
     await repository.add_delivery(session, row)
-    _wake_after_commit(session)
+    wake_after_commit(session)  # due now, not at the next poll
     return row
 
 
@@ -174,7 +174,7 @@ async def redeliver(
     row.status, row.next_attempt_at = PENDING, now
     row.retry_until = now + timedelta(seconds=retry_for_s)
     await session.flush()
-    _wake_after_commit(session)
+    wake_after_commit(session)  # due now, not at the next poll
     return row
 
 
@@ -196,15 +196,8 @@ def _require_admin(acc: Access) -> None:
         raise Forbidden("Only an owner or admin can manage the workspace's webhooks.")
 
 
-def _wake_after_commit(session: AsyncSession) -> None:
-    listener = session.info.get("listeners", {}).get(WEBHOOK_DELIVERIES_DUE)
-    if listener is not None:
-        uow.after_commit(session, listener)
-
-
 def _decode_cursor(cursor: str) -> int:
     before = decode_cursor(cursor).get("d")
     if not isinstance(before, int) or isinstance(before, bool) or not 0 < before <= MAX_ID:
         raise malformed()
     return before
-

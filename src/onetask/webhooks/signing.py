@@ -24,9 +24,9 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-def headers(delivery_id: int, event_type: str, secret: str, timestamp: int, body: bytes) -> dict[
-    str, str
-]:
+def headers(
+    delivery_id: int, event_type: str, secret: str, timestamp: int, body: bytes
+) -> dict[str, str]:
     return {
         "Content-Type": "application/json",
         "User-Agent": "OneTask-Webhooks/1",
