@@ -147,7 +147,9 @@ async def test_a_failing_receiver_gets_its_webhook_disabled_and_admins_told(
     path = f"/workspaces/{ws}/webhooks/{hook['id']}"
     assert (await admin.patch(path, json={"enabled": True})).json()["enabled"] is True
     await owner.task(ws, title="After")
-    await receiver.wait_for(lambda: any(r.json["data"]["title"] == "After" for r in receiver.received))
+    await receiver.wait_for(
+        lambda: any(r.json["data"]["title"] == "After" for r in receiver.received)
+    )
     titles = [r.json["data"]["title"] for r in receiver.received[seen:]]
     assert "While disabled" not in titles
 
