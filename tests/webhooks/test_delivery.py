@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -227,3 +228,29 @@ def test_the_retry_delays_double_with_jitter_up_to_the_cap() -> None:
         delays = [schedule.delay_after(attempt) for _ in range(200)]
         assert all(full / 2 <= d <= full for d in delays), (attempt, min(delays), max(delays))
         assert len(set(delays)) > 1  # jittered
+
+
+async def test_the_readme_recipe_verifies_a_delivery(api: Api, receiver: Receiver) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Webhooks") :]
+    recipe = section[section.index("```python") + len("```python") : section.index("```\n")]
+    namespace: dict[str, Any] = {}
+    exec(compile(recipe, "README.md", "exec"), namespace)
+    readme_verify = namespace["verify"]
+
+    owner = await api.user()
+    ws = await owner.workspace("Recipe")
+    hook = await _webhook(owner, ws, receiver.url, ["*"])
+    await owner.post(f"/workspaces/{ws}/webhooks/{hook['id']}/ping")
+    await receiver.wait_for(lambda: len(receiver.received) == 1)
+    [got] = receiver.received
+    assert readme_verify(hook["secret"], got.headers, got.body) is True
+    assert readme_verify("whsec_another", got.headers, got.body) is False
+    assert readme_verify(hook["secret"], got.headers, got.body + b" ") is False
+    stale = {
+        **got.headers,
+        "webhook-signature": got.headers["webhook-signature"].replace(
+            f"t={got.headers['webhook-timestamp']}", "t=1000000000"
+        ),
+    }
+    assert readme_verify(hook["secret"], stale, got.body) is False
