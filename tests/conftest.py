@@ -67,6 +67,7 @@ def backend_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "ONETASK_WEBHOOK_RETRY_MAX_DELAY_S": "0.5",
         "ONETASK_WEBHOOK_RETRY_FOR_S": "6",
         "ONETASK_WEBHOOK_SWEEP_INTERVAL_S": "0.5",
+        "ONETASK_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",  # no test sends beyond this machine
     }
     if DATABASE_URL:
         env["ONETASK_DATABASE_URL"] = DATABASE_URL

@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     # How often each process looks for events no process has turned into deliveries yet
     # (one that committed them died first); the committing process does it at once.
     webhook_sweep_interval_s: float = Field(default=5.0, gt=0)
+    # Comma-separated host names or IP addresses webhook URLs may name; empty: any host.
+    webhook_allowed_hosts: str = ""
 
     auto_migrate: bool = True
     # Fault injection for the crash tests only: the process SIGKILLs itself right after
@@ -206,6 +208,12 @@ class Settings(BaseSettings):
         """None means any origin (tokens travel in the URL, not in cookies)."""
         origins = [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
         return None if "*" in origins or not origins else origins
+
+    @property
+    def webhook_host_allow_list(self) -> frozenset[str] | None:
+        """None means any host."""
+        hosts = {h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip()}
+        return frozenset(hosts) or None
 
     @property
     def cors_origin_list(self) -> list[str]:

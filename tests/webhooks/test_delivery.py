@@ -18,6 +18,7 @@ from onetask.db.models import WebhookDelivery
 from onetask.db.types import utcnow
 from onetask.webhooks import delivery
 from onetask.webhooks.delivery import Attempt, Schedule
+from onetask.webhooks.sender import Outcome, Sender
 from tests.conftest import Api, User
 from tests.webhooks.receiver import Answer, Receiver, verify
 
@@ -254,3 +255,13 @@ async def test_the_readme_recipe_verifies_a_delivery(api: Api, receiver: Receive
         ),
     }
     assert readme_verify(hook["secret"], stale, got.body) is False
+
+
+async def test_a_host_outside_the_allow_list_is_never_called() -> None:
+    """Checked again when sent: the list may have changed since the URL was set."""
+    sender = Sender(2, 1, frozenset({"127.0.0.1"}))
+    try:
+        outcome = await sender.post("http://10.255.255.1/hook", {}, b"{}")
+    finally:
+        await sender.aclose()
+    assert outcome == Outcome(False, None, "10.255.255.1 is not in ONETASK_WEBHOOK_ALLOWED_HOSTS.")

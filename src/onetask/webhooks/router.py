@@ -58,12 +58,12 @@ def _delivery_out(row: WebhookDelivery) -> DeliveryOut:
     "", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated, responses=problems(409)
 )
 async def create_webhook(
-    data: WebhookIn, acc: WorkspaceAccess, session: DbSession
+    data: WebhookIn, acc: WorkspaceAccess, session: DbSession, settings: AppSettings
 ) -> WebhookCreated:
     """Owners and admins: POST the workspace's events to `url`, signed with `secret`
     (generated unless given, and shown only in this answer). It is sent what happens from
     now on; README "Webhooks" says how to verify a delivery."""
-    webhook, secret = await service.create(session, acc, data)
+    webhook, secret = await service.create(session, acc, data, settings.webhook_host_allow_list)
     await uow.commit(session)
     return WebhookCreated(**_out(webhook).model_dump(), secret=secret)
 
@@ -82,11 +82,17 @@ async def read_webhook(
 
 @router.patch("/{webhook_id}", response_model=WebhookOut)
 async def update_webhook(
-    webhook_id: WebhookId, patch: WebhookPatch, acc: WorkspaceAccess, session: DbSession
+    webhook_id: WebhookId,
+    patch: WebhookPatch,
+    acc: WorkspaceAccess,
+    session: DbSession,
+    settings: AppSettings,
 ) -> WebhookOut:
     """Change the URL, the event types or the secret; disable or enable it. Disabling
     fails its pending deliveries; enabling sends what happens from then on."""
-    webhook = await service.update(session, acc, webhook_id, patch)
+    webhook = await service.update(
+        session, acc, webhook_id, patch, settings.webhook_host_allow_list
+    )
     await uow.commit(session)
     return _out(webhook)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -20,8 +21,11 @@ class Outcome:
 
 
 class Sender:
-    def __init__(self, timeout_s: float, max_connections: int) -> None:
+    def __init__(
+        self, timeout_s: float, max_connections: int, allowed_hosts: frozenset[str] | None
+    ) -> None:
         self.timeout_s = timeout_s
+        self.allowed_hosts = allowed_hosts
         # trust_env=False: no proxy or .netrc from the environment decides where (or with
         # which credentials) a workspace's URL is called.
         self._client = httpx.AsyncClient(
@@ -38,6 +42,9 @@ class Sender:
         # The answer is read as sent (`identity`): a compressed one could inflate far
         # beyond what is read of it.
         headers = {**headers, "Accept-Encoding": "identity"}
+        host = urlsplit(url).hostname
+        if self.allowed_hosts is not None and (host or "").lower() not in self.allowed_hosts:
+            return Outcome(False, None, f"{host} is not in ONETASK_WEBHOOK_ALLOWED_HOSTS.")
         try:
             async with asyncio.timeout(self.timeout_s):
                 request = self._client.stream("POST", url, content=body, headers=headers)

@@ -4,6 +4,7 @@ delivery log, a test ping and a redelivery."""
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onetask.cursors import decode_cursor, encode_cursor, malformed
 from onetask.db.models import Webhook, WebhookDelivery
 from onetask.db.types import utcnow
-from onetask.errors import Conflict, Forbidden, NotFound
+from onetask.errors import Conflict, Forbidden, InvalidInput, NotFound, input_error
 from onetask.events import outbox
 from onetask.events.channels import workspace_channel
 from onetask.inputs import MAX_ID
@@ -44,10 +45,13 @@ def secret_hint(webhook: Webhook) -> str:
     return "…" + webhook.secret[-4:]
 
 
-async def create(session: AsyncSession, acc: Access, data: WebhookIn) -> tuple[Webhook, str]:
+async def create(
+    session: AsyncSession, acc: Access, data: WebhookIn, allowed_hosts: frozenset[str] | None
+) -> tuple[Webhook, str]:
     """The new webhook and its secret (shown once). It is sent what the workspace's
     channel carries from now on."""
     _require_admin(acc)
+    require_allowed_host(data.url, allowed_hosts)
     if await repository.count(session, acc.workspace.id) >= MAX_WEBHOOKS_PER_WORKSPACE:
         raise Conflict(
             f"A workspace has at most {MAX_WEBHOOKS_PER_WORKSPACE} webhooks; delete one first."
@@ -86,11 +90,16 @@ async def get(
 
 
 async def update(
-    session: AsyncSession, acc: Access, webhook_id: int, patch: WebhookPatch
+    session: AsyncSession,
+    acc: Access,
+    webhook_id: int,
+    patch: WebhookPatch,
+    allowed_hosts: frozenset[str] | None,
 ) -> Webhook:
     webhook = await get(session, acc, webhook_id, lock=True)
     now = utcnow()
     if patch.url is not None:
+        require_allowed_host(patch.url, allowed_hosts)
         webhook.url = patch.url
     if patch.event_types is not None:
         webhook.event_types = " ".join(patch.event_types)
@@ -189,6 +198,17 @@ async def _channel_head(session: AsyncSession, workspace_id: int) -> int:
     # Share-locks the head on PostgreSQL: an event committing meanwhile is either before
     # the cursor, or after it and sent (never lost between the two).
     return await outbox.last_seq(session, workspace_channel(workspace_id))
+
+
+def allowed_host(url: str, allowed_hosts: frozenset[str] | None) -> bool:
+    host = urlsplit(url).hostname
+    return allowed_hosts is None or (host is not None and host.lower() in allowed_hosts)
+
+
+def require_allowed_host(url: str, allowed_hosts: frozenset[str] | None) -> None:
+    if not allowed_host(url, allowed_hosts):
+        msg = f"This server sends webhooks only to {', '.join(sorted(allowed_hosts or ()))}."
+        raise InvalidInput(msg, errors=[input_error(["body", "url"], msg, "host_not_allowed")])
 
 
 def _require_admin(acc: Access) -> None:

@@ -62,6 +62,7 @@ class Webhooks:
         )
         self.max_in_flight = settings.webhook_max_in_flight
         self.timeout_s = settings.webhook_timeout_s
+        self.allowed_hosts = settings.webhook_host_allow_list
         self.fan_out = FanOut(self, settings.webhook_sweep_interval_s)
         self.attempts = Attempts(self)
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -72,7 +73,7 @@ class Webhooks:
         return [self.fan_out, self.attempts]
 
     async def start(self) -> None:
-        self._sender = Sender(self.timeout_s, self.max_in_flight)
+        self._sender = Sender(self.timeout_s, self.max_in_flight, self.allowed_hosts)
 
     async def stop(self) -> None:
         if self.in_flight:
