@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onetask.cursors import decode_cursor, encode_cursor, malformed
+from onetask.db import uow
 from onetask.db.models import Webhook, WebhookDelivery
 from onetask.db.types import utcnow
 from onetask.errors import Conflict, Forbidden, InvalidInput, NotFound, input_error
@@ -25,6 +26,9 @@ from onetask.webhooks.signing import new_secret
 from onetask.workspaces.service import Access
 
 MAX_WEBHOOKS_PER_WORKSPACE = 20
+# Called after a commit that created or enabled a webhook (this process's fan-out learns
+# of it at once; the others at their next sweep).
+WEBHOOKS_CHANGED = "webhooks_changed"
 
 
 class WebhookNotFound(NotFound):
@@ -71,6 +75,7 @@ async def create(
         disabled_at=None if data.enabled else now,
         disabled_reason=None if data.enabled else "Created disabled.",
     )
+    _changed_after_commit(session)
     return await repository.add(session, webhook), secret
 
 
@@ -110,6 +115,7 @@ async def update(
         webhook.cursor_seq = await _channel_head(session, webhook.workspace_id)
         webhook.enabled, webhook.disabled_at, webhook.disabled_reason = True, None, None
         webhook.failing_since = None
+        _changed_after_commit(session)
     elif patch.enabled is False and webhook.enabled:
         reason = "Disabled by an admin."
         webhook.enabled, webhook.disabled_at, webhook.disabled_reason = False, now, reason
@@ -209,6 +215,12 @@ def require_allowed_host(url: str, allowed_hosts: frozenset[str] | None) -> None
     if not allowed_host(url, allowed_hosts):
         msg = f"This server sends webhooks only to {', '.join(sorted(allowed_hosts or ()))}."
         raise InvalidInput(msg, errors=[input_error(["body", "url"], msg, "host_not_allowed")])
+
+
+def _changed_after_commit(session: AsyncSession) -> None:
+    listener = session.info.get("listeners", {}).get(WEBHOOKS_CHANGED)
+    if listener is not None:
+        uow.after_commit(session, listener)
 
 
 def _require_admin(acc: Access) -> None:

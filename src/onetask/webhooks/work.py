@@ -4,7 +4,8 @@ process has on their way.
 - `FanOut` finds webhooks whose workspace channel has events they have not turned into
   deliveries yet: at once for events this process committed (`on_events_committed`), and
   for all webhooks every `webhook_sweep_interval_s` (events whose process died before it
-  fanned them out, or that another process committed and has not reached yet).
+  fanned them out, or that another process committed and has not reached yet; the sweep
+  also learns which workspaces have webhooks, so writes elsewhere cost nothing).
 - `Attempts` finds deliveries due by the index on `next_attempt_at`, claims each one
   (conditional UPDATE with a lease), and after the claim commits sends it in a task of
   its own: no database session is held while a receiver answers, and the scheduler goes
@@ -33,6 +34,7 @@ from onetask.scheduler import WORK_SCHEDULED
 from onetask.webhooks import delivery, repository
 from onetask.webhooks.delivery import FANOUT_BATCH, Attempt, Schedule
 from onetask.webhooks.sender import Sender
+from onetask.webhooks.service import WEBHOOKS_CHANGED
 
 log = logging.getLogger("onetask.webhooks")
 SHUTDOWN_GRACE_S = 2.0  # for attempts on their way; the rest are retried after the lease
@@ -73,9 +75,11 @@ class Webhooks:
         return [self.fan_out, self.attempts]
 
     async def start(self) -> None:
+        self.database.listeners[WEBHOOKS_CHANGED] = self.on_webhooks_changed
         self._sender = Sender(self.timeout_s, self.max_in_flight, self.allowed_hosts)
 
     async def stop(self) -> None:
+        self.database.listeners.pop(WEBHOOKS_CHANGED, None)
         if self.in_flight:
             await asyncio.wait(self.in_flight, timeout=SHUTDOWN_GRACE_S)
         for task in self.in_flight:
@@ -85,11 +89,16 @@ class Webhooks:
             await self._sender.aclose()
 
     def on_events_committed(self, events: Sequence[CommittedEvent]) -> None:
-        """Right after this process commits events: fan out the workspaces' ones now."""
+        """Right after this process commits events: fan out the workspaces' ones now (if
+        they have webhooks: a write elsewhere costs a set lookup, not a scheduler round)."""
         workspaces = {w for e in events if (w := workspace_of(e.channel)) is not None}
-        if workspaces:
-            self.fan_out.mark(workspaces)
+        if self.fan_out.mark(workspaces):
             self.wake()
+
+    def on_webhooks_changed(self) -> None:
+        """A webhook was created or enabled here: learn of it now, not at the next sweep."""
+        self.fan_out.sweep_soon()
+        self.wake()
 
     def wake(self) -> None:
         wake = self.database.listeners.get(WORK_SCHEDULED)
@@ -139,9 +148,19 @@ class FanOut:
         self._sweep_at = 0.0  # monotonic; the first round sweeps
         self._workspaces: set[int] = set()
         self._again: set[int] = set()  # webhooks with more events than one batch
+        # Workspaces with an enabled webhook, as of the last sweep (or a change here). One
+        # made by another process since is found by the next sweep, which sends what its
+        # workspace's channel carried meanwhile: later, never lost.
+        self._hooked: set[int] = set()
 
-    def mark(self, workspace_ids: set[int]) -> None:
-        self._workspaces |= workspace_ids
+    def mark(self, workspace_ids: set[int]) -> bool:
+        """Fan out these workspaces' new events soon; False if none has a webhook."""
+        hooked = workspace_ids & self._hooked
+        self._workspaces |= hooked
+        return bool(hooked)
+
+    def sweep_soon(self) -> None:
+        self._sweep_at = 0.0
 
     async def due(self, session: AsyncSession, now: datetime, limit: int) -> list[int]:
         again, self._again = self._again, set()
@@ -167,6 +186,7 @@ class FanOut:
     async def _behind(self, session: AsyncSession) -> list[int]:
         """Enabled webhooks whose cursor is behind their workspace channel's head."""
         cursors = await repository.cursors(session)
+        self._hooked = {w for _, w, _ in cursors}
         channels = sorted({workspace_channel(w) for _, w, _ in cursors})
         heads: dict[str, int] = {}
         for start in range(0, len(channels), _HEADS_PER_QUERY):
