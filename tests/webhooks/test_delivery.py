@@ -103,6 +103,9 @@ async def test_server_errors_are_retried_then_succeed(api: Api, receiver: Receiv
     assert all(verify(hook["secret"], r) for r in receiver.received)
     read = (await owner.get(f"/workspaces/{ws}/webhooks/{hook['id']}")).json()
     assert read["enabled"] is True and read["failing_since"] is None
+    metrics = (await api.client.get("/metrics")).text
+    assert "\nonetask_webhook_attempts_total " in metrics
+    assert "\nonetask_webhook_failed_attempts_total " in metrics
 
 
 async def test_a_receiver_that_does_not_answer_in_time_is_retried(
