@@ -150,16 +150,21 @@ async def claim(
 async def settle(
     session: AsyncSession, attempt: Attempt, outcome: Outcome, now: datetime, schedule: Schedule
 ) -> datetime | None:
-    """Record the outcome; the delivery's next attempt time, if it has one."""
+    """Record the outcome; the delivery's next attempt time, if it has one.
+
+    The webhook's row is locked first, as every transaction that changes both a webhook
+    and its deliveries does (fan-out, admin changes), so that none can deadlock."""
+    webhook = await repository.get(session, attempt.webhook_id, lock=True)
+    if webhook is None:
+        return None  # deleted meanwhile, with its deliveries
     if outcome.succeeded:
         values: dict[str, Any] = {"status": SUCCEEDED, "next_attempt_at": None, "delivered_at": now}
         if await _record(session, attempt, outcome, values):
-            await repository.set_failing(session, attempt.webhook_id, None)
+            await repository.set_failing(session, webhook.id, None)
         return None
-    found = await repository.with_webhook(session, attempt.delivery_id)
-    if found is None or found[0].attempts != attempt.number or found[0].status != PENDING:
-        return None  # deleted, or taken over by another process or an admin
-    delivery, webhook = found
+    delivery = await repository.delivery(session, webhook.id, attempt.delivery_id)
+    if delivery is None or delivery.attempts != attempt.number or delivery.status != PENDING:
+        return None  # taken over by another process (its lease ran out) or an admin
     if now >= delivery.retry_until:
         await _record(session, attempt, outcome, {"status": FAILED, "next_attempt_at": None})
         await _disable(session, webhook, delivery, outcome, now)
@@ -186,25 +191,25 @@ async def _disable(
     outcome: Outcome,
     now: datetime,
 ) -> None:
-    locked = await repository.get(session, webhook.id, lock=True)
-    if locked is None or not locked.enabled:
+    """Disable the (locked) webhook, fail its pending deliveries and tell its admins."""
+    if not webhook.enabled:
         return
-    since = locked.failing_since or delivery.created_at
+    since = webhook.failing_since or delivery.created_at
     failed_for = _duration(now - since)
     reason = f"Deliveries failed for {failed_for}; the last: {outcome.error}"
-    locked.enabled, locked.disabled_at, locked.disabled_reason = False, now, reason[:500]
-    locked.updated_at = now
-    await repository.fail_pending(session, locked.id, "The webhook was disabled.")
+    webhook.enabled, webhook.disabled_at, webhook.disabled_reason = False, now, reason[:500]
+    webhook.updated_at = now
+    await session.flush()
+    await repository.fail_pending(session, webhook.id, "The webhook was disabled.")
     content = (
-        f"The webhook to {locked.url} was disabled after its deliveries failed for "
+        f"The webhook to {webhook.url} was disabled after its deliveries failed for "
         f"{failed_for} (last: {outcome.error}). Fix the receiver, then enable it again."
     )
     drafts = [
-        Draft(user_id, "system", "Webhook disabled", content, "webhook", str(locked.id))
-        for user_id in await repository.admins(session, locked.workspace_id)
+        Draft(user_id, "system", "Webhook disabled", content, "webhook", str(webhook.id))
+        for user_id in await repository.admins(session, webhook.workspace_id)
     ]
     await deliver(session, drafts)
-    await session.flush()
 
 
 def _duration(span: timedelta) -> str:
