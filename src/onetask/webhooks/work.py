@@ -33,7 +33,7 @@ from onetask.metrics import Metrics
 from onetask.scheduler import WORK_SCHEDULED
 from onetask.webhooks import delivery, repository
 from onetask.webhooks.delivery import FANOUT_BATCH, Attempt, Schedule
-from onetask.webhooks.sender import Sender
+from onetask.webhooks.sender import Outcome, Sender
 from onetask.webhooks.service import WEBHOOKS_CHANGED
 
 log = logging.getLogger("onetask.webhooks")
@@ -112,9 +112,13 @@ class Webhooks:
 
     async def _attempt(self, attempt: Attempt) -> None:
         assert self._sender is not None
-        outcome = await self._sender.post(
-            attempt.url, attempt.headers(int(time.time())), attempt.body
-        )
+        try:
+            outcome = await self._sender.post(
+                attempt.url, attempt.headers(int(time.time())), attempt.body
+            )
+        except Exception as exc:  # a defect: the attempt counts as failed, and is retried
+            log.exception("webhook delivery %d attempt %d", attempt.delivery_id, attempt.number)
+            outcome = Outcome(False, None, f"Internal error: {type(exc).__name__}.")
         self.metrics.inc("onetask_webhook_attempts_total", "Webhook delivery attempts made")
         if not outcome.succeeded:
             self.metrics.inc(
