@@ -59,6 +59,15 @@ def backend_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "ONETASK_LOGINS_PER_ADDRESS": "100000",
         "ONETASK_LOGINS_PER_ACCOUNT": "100000",
         "ONETASK_WRITES_PER_MINUTE": "1000000",
+        # Webhooks: every app and server of a run must agree (on PostgreSQL they share
+        # the deliveries); short times, so retries and auto-disable happen within a test.
+        "ONETASK_WEBHOOK_TIMEOUT_S": "2",
+        "ONETASK_WEBHOOK_LEASE_S": "3",
+        "ONETASK_WEBHOOK_RETRY_BASE_S": "0.1",
+        "ONETASK_WEBHOOK_RETRY_MAX_DELAY_S": "0.5",
+        "ONETASK_WEBHOOK_RETRY_FOR_S": "10",
+        "ONETASK_WEBHOOK_SWEEP_INTERVAL_S": "0.5",
+        "ONETASK_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",  # no test sends beyond this machine
     }
     if DATABASE_URL:
         env["ONETASK_DATABASE_URL"] = DATABASE_URL

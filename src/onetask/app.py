@@ -32,7 +32,7 @@ from onetask.db.engine import Database
 from onetask.db.migrate import upgrade_async
 from onetask.docs import install_docs
 from onetask.errors import Problem, install_error_handlers, problem_response
-from onetask.events.outbox import EVENTS_COMMITTED
+from onetask.events.outbox import EVENTS_COMMITTED, CommittedEvent
 from onetask.focus.router import router as focus_router
 from onetask.focus.scheduler import FocusPhases
 from onetask.logs import install_redaction
@@ -48,6 +48,8 @@ from onetask.realtime.pages import router as pages_router
 from onetask.realtime.relay import Relay
 from onetask.scheduler import Scheduler
 from onetask.tasks.router import router as tasks_router
+from onetask.webhooks.router import router as webhooks_router
+from onetask.webhooks.work import Webhooks
 from onetask.workspaces.router import router as workspaces_router
 
 log = logging.getLogger("onetask")
@@ -59,6 +61,7 @@ _TAGS = [
     "tasks",
     "notifications",
     "focus sessions",
+    "webhooks",
     "real-time",
     "operations",
 ]
@@ -118,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notifications_router,
         workspaces_router,
         focus_router,
+        webhooks_router,
         users_router,
         auth_router,
         ws_router,
@@ -151,10 +155,16 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         crash_after_commit=settings.fault_crash_after_commit,
         deliver_locally=hub.on_local_commit,
     )
-    database.listeners[EVENTS_COMMITTED] = relay.notify
+    app.state.webhooks = webhooks = Webhooks(database, settings, metrics)
+
+    def events_committed(events: list[CommittedEvent]) -> None:
+        relay.notify(events)
+        webhooks.on_events_committed(events)
+
+    database.listeners[EVENTS_COMMITTED] = events_committed
     app.state.database, app.state.hub, app.state.broker = database, hub, broker
     app.state.relay = relay
-    scheduler = Scheduler(database, settings, [FocusPhases()])
+    scheduler = Scheduler(database, settings, [FocusPhases(), *webhooks.kinds])
     app.state.focus_live = focus_live = FocusLive(database, settings)
     limits_redis = None if settings.uses_memory_broker else _limits_redis(settings)
     app.state.login_limits = _login_limits(settings, limits_redis)
@@ -166,6 +176,7 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     await hub.start()
     await relay.start()
     await focus_live.start()
+    await webhooks.start()
     await scheduler.start()
     janitor.start()
     database.start(metrics.wal_checkpointed)
@@ -176,6 +187,7 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     finally:
         loop_lag.stop()
         await scheduler.stop()
+        await webhooks.stop()
         await hub.stop()
         await focus_live.stop()
         await relay.stop()

@@ -107,6 +107,22 @@ class Settings(BaseSettings):
     # Seconds in a focus "minute": 60 in production; tests shorten phases with it.
     focus_minute_s: float = Field(default=60.0, gt=0)
 
+    # Outgoing webhooks (README "Webhooks"): each attempt's time limit, how long a
+    # process's claim on an attempt lasts (then another process may retry it; longer than
+    # the time limit), the retry schedule (exponential from the base, capped, with
+    # jitter) and how long a delivery is retried before its webhook is disabled.
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    webhook_lease_s: float = Field(default=60.0, gt=0)
+    webhook_retry_base_s: float = Field(default=30.0, gt=0)
+    webhook_retry_max_delay_s: float = Field(default=3600.0, gt=0)
+    webhook_retry_for_s: float = Field(default=24 * 3600.0, gt=0)
+    webhook_max_in_flight: int = Field(default=16, ge=1, le=1000)
+    # How often each process looks for events no process has turned into deliveries yet
+    # (one that committed them died first); the committing process does it at once.
+    webhook_sweep_interval_s: float = Field(default=5.0, gt=0)
+    # Comma-separated host names or IP addresses webhook URLs may name; empty: any host.
+    webhook_allowed_hosts: str = ""
+
     auto_migrate: bool = True
     # Fault injection for the crash tests only: the process SIGKILLs itself right after
     # committing a change that emits events, before anything is published.
@@ -131,6 +147,11 @@ class Settings(BaseSettings):
             )
         if self.secret_key is not None and len(self.secret_key) < 32:
             raise ConfigError("ONETASK_SECRET_KEY must be at least 32 characters long.")
+        if self.webhook_lease_s <= self.webhook_timeout_s:
+            raise ConfigError(
+                "ONETASK_WEBHOOK_LEASE_S must be longer than ONETASK_WEBHOOK_TIMEOUT_S: "
+                "another process would retry an attempt that is still waiting for its answer."
+            )
         if not (self.broker_url.startswith("memory://") or self.broker_url.startswith("redis")):
             raise ConfigError(
                 f"ONETASK_BROKER_URL must be memory:// or redis://…, not {self.broker_url!r}."
@@ -187,6 +208,12 @@ class Settings(BaseSettings):
         """None means any origin (tokens travel in the URL, not in cookies)."""
         origins = [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
         return None if "*" in origins or not origins else origins
+
+    @property
+    def webhook_host_allow_list(self) -> frozenset[str] | None:
+        """None means any host."""
+        hosts = {h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip()}
+        return frozenset(hosts) or None
 
     @property
     def cors_origin_list(self) -> list[str]:

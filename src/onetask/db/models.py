@@ -13,6 +13,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -237,3 +238,59 @@ class ChannelPublished(Base):
 
     channel: Mapped[str] = mapped_column(String(128), primary_key=True)
     published_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+
+
+class Webhook(Base):
+    """A workspace's outgoing webhook. `cursor_seq` is how far its workspace channel's
+    events have been turned into deliveries (advanced in the transaction that creates
+    them, so an event is never skipped nor turned into two deliveries)."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    # Kept as given: signing needs it (like any HMAC webhook secret, it cannot be hashed).
+    secret: Mapped[str] = mapped_column(String(256))
+    event_types: Mapped[str] = mapped_column(Text)  # space-separated names
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    cursor_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookDelivery(Base):
+    """One message to one webhook, retried until it succeeds or its time runs out.
+
+    `next_attempt_at` is set while the delivery is pending, NULL once it has ended: the
+    index on it finds what is due. A process that claims an attempt moves it to the end
+    of its lease, so an attempt whose process died is due again when the lease expires."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_seq"),
+        Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    retry_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = _created_at()
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,1 @@
+"""Signed outgoing webhooks: a workspace's events, POSTed to its admins' URLs."""
