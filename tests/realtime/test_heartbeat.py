@@ -1,8 +1,9 @@
 """One heartbeat timer per loop pings every socket once per interval, spreads sockets
 over the interval, and stops when no socket is left; the write flow-control flag.
 
-That a silent peer is dropped and an answering one kept is tested against a real server:
-`e2e/test_close_codes.py::test_a_peer_that_stops_answering_pings_is_dropped`."""
+That a peer that answers no ping and sends nothing is closed (4408) and one that answers
+is kept is tested against a real server:
+`e2e/test_close_codes.py::test_4408_for_a_peer_that_answers_no_ping_and_sends_nothing`."""
 
 from __future__ import annotations
 
