@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     head_check_interval_s: float = Field(default=1.0, gt=0)
     relay_sweep_interval_s: float = Field(default=2.0, gt=0)
 
-    ws_heartbeat_s: float = Field(default=20.0, gt=0)
+    ws_heartbeat_s: float = Field(default=20.0, gt=0)  # protocol ping interval
+    # A peer that answers no ping and sends nothing for this long is closed with 4408.
     ws_idle_timeout_s: float = Field(default=300.0, gt=0)
     ws_queue_size: int = Field(default=1024, ge=1)
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=256)
@@ -151,6 +152,13 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "ONETASK_WEBHOOK_LEASE_S must be longer than ONETASK_WEBHOOK_TIMEOUT_S: "
                 "another process would retry an attempt that is still waiting for its answer."
+            )
+        if self.ws_idle_timeout_s < 2 * self.ws_heartbeat_s:
+            raise ConfigError(
+                f"ONETASK_WS_IDLE_TIMEOUT_S ({self.ws_idle_timeout_s:g}) must be at least twice "
+                f"ONETASK_WS_HEARTBEAT_S ({self.ws_heartbeat_s:g}): a peer is closed as idle "
+                "when it has answered no ping for that long, and a live one answers one ping "
+                "per heartbeat."
             )
         if not (self.broker_url.startswith("memory://") or self.broker_url.startswith("redis")):
             raise ConfigError(

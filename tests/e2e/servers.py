@@ -45,20 +45,24 @@ class Server:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    def argv(self, workers: int) -> list[str]:
+        """The server's command line: `onetask serve`."""
+        return [
+            sys.executable,
+            "-m",
+            "onetask.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+        ]
+
     def start(self, timeout: float = 30.0, workers: int = 1) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "onetask.cli",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--workers",
-                    str(workers),
-                ],
+                self.argv(workers),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -191,3 +195,54 @@ class Socket:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+class RawPeer:
+    """A WebSocket client driven at the frame level: it never answers the server's pings
+    (a frozen or vanished client, as the server sees one) and sends only what it is told.
+    Everything received is kept as raw bytes."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.received = b""
+        self.eof = False
+
+    @classmethod
+    async def open(cls, port: int, path: str) -> RawPeer:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert b" 101 " in head, head
+        return cls(reader, writer)
+
+    def send_text(self, text: str) -> None:
+        """One masked text frame (the zero mask key leaves the payload as it is)."""
+        payload = text.encode()
+        assert len(payload) < 126
+        self.writer.write(bytes((0x81, 0x80 | len(payload))) + b"\0\0\0\0" + payload)
+
+    async def read_for(self, seconds: float) -> None:
+        """Keep what arrives within `seconds`, or until the server hangs up."""
+        deadline = time.monotonic() + seconds
+        while not self.eof and (left := deadline - time.monotonic()) > 0:
+            try:
+                chunk = await asyncio.wait_for(self.reader.read(1 << 16), left)
+            except TimeoutError:
+                return
+            except ConnectionResetError:
+                chunk = b""
+            self.received += chunk
+            self.eof = chunk == b""
+
+    @staticmethod
+    def close_frame(code: int, reason: str) -> bytes:
+        """The close frame the server sends with `code` and `reason` (unmasked)."""
+        payload = code.to_bytes(2, "big") + reason.encode()
+        return bytes((0x88, len(payload))) + payload
+
+    def close(self) -> None:
+        self.writer.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import struct
@@ -19,7 +20,7 @@ import websockets
 from onetask.events.close_codes import describe
 from onetask.realtime.asyncapi import document
 from tests.conftest import SECRET, Api
-from tests.e2e.servers import Server, Socket, module_server, silent_socket
+from tests.e2e.servers import RawPeer, Server, Socket, module_server, silent_socket
 
 
 def token_for(user_id: int, ttl_s: float) -> str:
@@ -369,34 +370,58 @@ async def test_4508_closes_a_consumer_that_stops_reading_and_nobody_else_waits(
     assert "onetask_ws_slow_consumer_closes_total" in metrics
 
 
-impatient = module_server("idle", ONETASK_WS_IDLE_TIMEOUT_S="1")
+# Pings every 0.5 s; a peer heard from neither by message nor by pong for 1.5 s is idle.
+lively = module_server("idle", ONETASK_WS_HEARTBEAT_S="0.5", ONETASK_WS_IDLE_TIMEOUT_S="1.5")
+IDLE_S = 1.5
 
 
-async def test_4408_after_the_idle_timeout_but_not_while_the_client_talks(
-    impatient: Server,
-) -> None:
-    async with impatient.api() as api:
+async def test_4408_for_a_peer_that_answers_no_ping_and_sends_nothing(lively: Server) -> None:
+    """Of three clients, only the one that neither answers pings nor sends anything is
+    closed (an `error`, then 4408); the one that only listens (its WebSocket library
+    answers pings) and the one that only talks (and answers no ping) are still served
+    five idle periods later."""
+    async with lively.api() as api:
         alice = await api.user()
-    quiet = await Socket.open(impatient.ws_url, "notifications", alice.token)
-    chatty = await Socket.open(impatient.ws_url, "notifications", alice.token)
-    assert (await quiet.recv())["data"]["idle_timeout_s"] == 1
-    await chatty.recv_type("connected")
+        ws = await alice.workspace()
+        path = f"/api/v1/ws/workspaces/{ws}/tasks?token={alice.token}"
+        started = time.monotonic()
+        silent = await RawPeer.open(lively.port, path)
+        talker = await RawPeer.open(lively.port, path)
+        # ping_interval=None: the library sends no pings of its own; it answers the server's.
+        listener = Socket(await websockets.connect(f"{lively.ws_url}{path}", ping_interval=None))
+        first = await listener.recv()
+        assert first["data"]["idle_timeout_s"] == IDLE_S and first["data"]["heartbeat_s"] == 0.5
 
-    async def keep_talking() -> int:
-        pongs = 0
-        while True:
-            await chatty.send({"type": "ping"})
-            assert (await chatty.recv())["type"] == "pong"
-            pongs += 1
-            await asyncio.sleep(0.3)
+        async def keep_talking() -> None:
+            while True:
+                talker.send_text('{"type":"ping"}')
+                await talker.read_for(0.3)
 
-    talker = asyncio.create_task(keep_talking())
-    code, seen = await quiet.closed_with(timeout=10)
-    assert code == 4408 and seen[-1]["data"]["code"] == "idle_timeout"
-    await asyncio.sleep(1.5)  # a full idle period more: the talking client is still served
-    assert not talker.done(), talker
-    talker.cancel()
-    await chatty.close()
+        talking = asyncio.create_task(keep_talking())
+        try:
+            await silent.read_for(15)
+            assert silent.eof, "a peer that answers no ping and sends nothing must be closed"
+            assert time.monotonic() - started >= IDLE_S * 0.9  # not before its idle timeout
+            assert b"\x89\x04" in silent.received  # it was pinged (unmasked, 4-byte payload)
+            assert b'"code":"idle_timeout"' in silent.received
+            assert silent.received.endswith(RawPeer.close_frame(4408, describe(4408).meaning))
+
+            await asyncio.sleep(IDLE_S * 5)
+            assert not talking.done() and not talker.eof
+            talking.cancel()  # now only this test reads what the talker receives
+            with contextlib.suppress(asyncio.CancelledError):
+                await talking
+            task = await alice.task(ws, title="still here")
+            update = await listener.recv_type("task_update")
+            assert update["data"]["id"] == task["id"]  # live, without having said a word
+            await talker.read_for(1.0)
+            assert b'"type":"task_update"' in talker.received and not talker.eof
+            assert b'"type":"pong"' in talker.received
+        finally:
+            talking.cancel()
+            silent.close()
+            talker.close()
+            await listener.close()
 
 
 async def test_1001_on_shutdown_and_1000_when_the_client_closes(tmp_path: Path) -> None:
@@ -416,35 +441,3 @@ async def test_1001_on_shutdown_and_1000_when_the_client_closes(tmp_path: Path) 
         assert sock.close_reason == describe(1001).meaning
     finally:
         server.kill()
-
-
-hasty = module_server("heartbeat", ONETASK_WS_HEARTBEAT_S="0.5")
-
-
-async def test_a_peer_that_stops_answering_pings_is_dropped(hasty: Server) -> None:
-    async with hasty.api() as api:
-        alice = await api.user()
-    silent = silent_socket(hasty.port, f"/api/v1/ws/notifications?token={alice.token}")
-    answering = await Socket.open(hasty.ws_url, "notifications", alice.token)
-    await answering.recv_type("connected")
-    silent.setblocking(False)
-    deadline = time.monotonic() + 15
-    dropped = False
-    received = b""
-    while time.monotonic() < deadline and not dropped:
-        try:
-            chunk = silent.recv(1 << 16)
-            received += chunk
-            dropped = chunk == b""  # EOF: the server hung up
-        except BlockingIOError:
-            await asyncio.sleep(0.1)
-        except ConnectionResetError:
-            dropped = True
-    silent.close()
-    assert dropped, "a peer that never answers pings must be dropped"
-    assert b"\x89\x04" in received  # it was pinged (an unmasked ping, 4-byte payload)
-    assert received.endswith(b"\x03\xf3keepalive ping timeout")  # then closed with 1011
-    await asyncio.sleep(2.0)  # four more intervals: a peer that answers stays
-    await answering.send({"type": "ping"})  # the client library answers pings: still open
-    assert (await answering.recv())["type"] == "pong"
-    await answering.close()

@@ -59,7 +59,7 @@ CLOSE_CODES: dict[int, CloseCode] = {
         CloseCode(
             1011,
             "unavailable",
-            "server error (database or broker unreachable), or pings left unanswered",
+            "server error (database or broker unreachable)",
             "reconnect with since, with backoff",
             "reconnect",
         ),
@@ -83,7 +83,13 @@ CLOSE_CODES: dict[int, CloseCode] = {
             "stop",
             "stop",
         ),
-        CloseCode(4408, "idle_timeout", "idle timeout", "reconnect when needed", "reconnect"),
+        CloseCode(
+            4408,
+            "idle_timeout",
+            "idle timeout: no message and no answer to pings for idle_timeout_s",
+            "reconnect with since (the client was asleep, frozen or offline)",
+            "reconnect",
+        ),
         CloseCode(4429, "rate_limited", "rate limited", "back off", "backoff"),
         CloseCode(
             4508, "fell_behind", "fell behind (slow consumer)", "reconnect with since", "reconnect"

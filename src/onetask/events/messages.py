@@ -150,8 +150,14 @@ class ConnectedData(WireModel):
     channel: str
     seq: int
     server_time: UTCTime
-    heartbeat_s: float
-    idle_timeout_s: float
+    heartbeat_s: float = Field(
+        description="The server sends a protocol ping this often (seconds); browsers and "
+        "WebSocket libraries answer it by themselves."
+    )
+    idle_timeout_s: float = Field(
+        description="A peer that answers no ping and sends no message for this long "
+        "(seconds) is closed with 4408: a client that only listens is never idle."
+    )
 
 
 class Connected(WireModel):

@@ -240,6 +240,24 @@ class Connection:
         except (Exception, asyncio.CancelledError):
             return  # the peer is gone; the reader notices and cleans up
 
+    def heard_since(self, moment: float) -> bool:
+        """Whether the peer has shown it is there since `moment` (`time.monotonic()`).
+
+        A message counts (`last_seen`, set by the reader), and on OneTask's transport so
+        does a pong or a ping: every browser answers the server's protocol pings by
+        itself, so a page that only listens is never idle. Elsewhere (another ASGI
+        server) pongs are invisible to the application, and the server holding the
+        socket pings and drops a peer that stops answering itself: a socket it still
+        holds counts as heard. `last_seen` is moved up to what was found, so an idle
+        connection is asked again only one idle timeout later."""
+        if self.last_seen > moment:
+            return True
+        writer = self._writer
+        heard = time.monotonic() if writer is None else writer.heard_at()
+        if heard > self.last_seen:
+            self.last_seen = heard
+        return heard > moment
+
     def take_token(self, rate: float, burst: int) -> bool:
         """Token bucket for client messages."""
         now = time.monotonic()

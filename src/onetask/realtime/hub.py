@@ -36,6 +36,7 @@ from onetask.realtime.connection import Connection, framed
 
 log = logging.getLogger("onetask.hub")
 PAGE = 500
+IDLE_DETAIL = "Nothing heard from you (no message, no answer to pings) for too long."
 Confirm = Callable[[], Awaitable[None]]
 
 
@@ -451,6 +452,9 @@ class Hub:
     # -- timeouts ----------------------------------------------------------------------
 
     async def _expiry_loop(self) -> None:
+        """Once a second: 4401 for an expired token, 4408 for a peer not heard from (no
+        message, no answer to a protocol ping: gone, asleep or frozen) for the idle
+        timeout. A client that only listens answers pings and stays."""
         while True:
             await asyncio.sleep(1.0)
             now_wall, now = time.time(), time.monotonic()
@@ -462,8 +466,8 @@ class Hub:
                         "token_expired",
                         'Your token expired; send {"type":"auth"} before it does.',
                     )
-                elif now - conn.last_seen >= idle_after:
-                    conn.close(4408, "idle_timeout", "No message from you for too long.")
+                elif now - conn.last_seen >= idle_after and not conn.heard_since(now - idle_after):
+                    conn.close(4408, "idle_timeout", IDLE_DETAIL)
 
 
 def _resync(

@@ -4,8 +4,11 @@ Going through ASGI costs an `await` and a dict per message per recipient, which 
 of a broadcast's CPU (NOTES-performance). This protocol adds one scope extension,
 `onetask.transport`, holding the protocol itself: once a connection is live, the hub
 writes the same framed bytes to every subscriber's transport, synchronously, and the
-transport's write buffer becomes the bounded per-connection queue. Everything else
-(handshake, reading, pings, 1009 for oversized frames, close handshake) stays uvicorn's.
+transport's write buffer becomes the bounded per-connection queue. Protocol pings come
+from one `Heartbeat` per event loop, and the protocol remembers when its peer last
+answered one (`heard_at`), which keeps a silent but live client from being closed as
+idle (`Hub._expiry_loop`). Everything else (handshake, reading, answering the peer's
+pings, 1009 for oversized frames, close handshake) stays uvicorn's.
 
 Servers without this protocol (tests on ASGI transports, another server) simply lack
 the extension, and `Connection` falls back to its queue and writer task.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -35,6 +39,7 @@ class FrameWriter(Protocol):
     def write_frame(self, frame: bytes) -> int: ...
     def buffered(self) -> int: ...
     def close_now(self, code: int) -> None: ...
+    def heard_at(self) -> float: ...
     def watch_overflow(
         self, limit: int, on_overflow: Callable[[], None]
     ) -> asyncio.WriteTransport: ...
@@ -125,9 +130,9 @@ class Heartbeat:
     uvicorn gives each socket two timers per ping (next ping, pong deadline) and builds
     each ping frame through the websockets state machine: at 5,000 idle sockets and a
     20 s interval that was about 0.1 core. Here the interval is cut into `SLOTS` ticks;
-    each tick pings the sockets of one slot with one frame built for the tick, and drops
-    those that did not answer the previous ping of their slot, one interval ago (the
-    pong timeout is the interval, as `onetask serve` configures it)."""
+    each tick pings the sockets of one slot with one frame built for the tick. A ping
+    left unanswered closes nothing by itself: the hub closes a peer it has not heard
+    from (no pong, no message) for the idle timeout, with 4408."""
 
     SLOTS = 20
 
@@ -187,6 +192,7 @@ class OneTaskWebSocketProtocol(WebSocketsSansIOProtocol):
         self.writable = _Flag()  # type: ignore[assignment]
         self._heartbeat: Heartbeat | None = None
         self._heartbeat_slot = 0
+        self._heard_at = time.monotonic()  # the handshake counts as hearing from the peer
 
     # -- keepalive: one `Heartbeat` per loop instead of two timers per socket ----------
 
@@ -202,22 +208,33 @@ class OneTaskWebSocketProtocol(WebSocketsSansIOProtocol):
         self.pending_ping_payload = None
 
     def heartbeat(self, frame: bytes, payload: bytes, now: float) -> None:
-        """Called by the heartbeat once per interval: ping, unless the last ping is still
-        unanswered, in which case the peer is gone (1011, as uvicorn does)."""
+        """Called by the heartbeat once per interval: ping. A peer that left earlier
+        pings unanswered is pinged all the same; whether it is gone is the hub's call,
+        from `heard_at` (a browser cannot send pings, only answer them)."""
         if self.close_sent or self.transport.is_closing():
             self.stop_keepalive()
-        elif self.pending_ping_payload is not None:
-            self.stop_keepalive()
-            self.keepalive_timeout()
         else:
             self.pending_ping_payload = payload
             self.ping_sent_at = now
             self.transport.write(frame)
 
     def handle_pong(self, event: Frame) -> None:
+        """Any pong shows the peer is there (RFC 6455 §5.5.3: a pong answers the latest
+        ping, and may also be sent unsolicited as a heartbeat); a pong to the ping in
+        flight also gives the round-trip time."""
+        self._heard_at = time.monotonic()
         if self.pending_ping_payload is not None and event.data == self.pending_ping_payload:
             self.last_ping_rtt = self.loop.time() - self.ping_sent_at
             self.pending_ping_payload = None
+
+    def handle_ping(self) -> None:
+        self._heard_at = time.monotonic()
+        super().handle_ping()
+
+    def heard_at(self) -> float:
+        """When (`time.monotonic()`) the peer last answered a ping or pinged itself; its
+        messages are counted by the reader (`Connection.last_seen`)."""
+        return self._heard_at
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
