@@ -47,7 +47,13 @@ export interface Connected {
  */
 export interface ConnectedData {
   channel: string;
+  /**
+   * The server sends a protocol ping this often (seconds); browsers and WebSocket libraries answer it by themselves.
+   */
   heartbeat_s: number;
+  /**
+   * A peer that answers no ping and sends no message for this long (seconds) is closed with 4408: a client that only listens is never idle.
+   */
   idle_timeout_s: number;
   seq: number;
   server_time: string | null;
@@ -329,7 +335,7 @@ export const CLOSE_CODES: Readonly<Record<number, CloseCodeInfo>> = {
     "action": "stop"
   },
   "1011": {
-    "meaning": "server error (database or broker unreachable), or pings left unanswered",
+    "meaning": "server error (database or broker unreachable)",
     "clientShould": "reconnect with since, with backoff",
     "action": "reconnect"
   },
@@ -354,8 +360,8 @@ export const CLOSE_CODES: Readonly<Record<number, CloseCodeInfo>> = {
     "action": "stop"
   },
   "4408": {
-    "meaning": "idle timeout",
-    "clientShould": "reconnect when needed",
+    "meaning": "idle timeout: no message and no answer to pings for idle_timeout_s",
+    "clientShould": "reconnect with since (the client was asleep, frozen or offline)",
     "action": "reconnect"
   },
   "4429": {
