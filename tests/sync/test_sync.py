@@ -367,3 +367,20 @@ async def test_a_bad_limit_is_422(api: Api, limit: str) -> None:
 async def test_sync_needs_a_sign_in(api: Api) -> None:
     r = await api.client.get("/api/v1/sync")
     assert r.status_code == 401
+
+
+async def test_a_snapshot_in_progress_restarts_when_the_member_rejoined(api: Api) -> None:
+    alice, bob = await api.user(), await api.user()
+    ws = await alice.workspace("Shared", (bob, "member"))
+    for i in range(3):
+        await alice.task(ws, title=f"t{i}")
+    replica = Replica(bob)
+    first = await replica.page(limit=2)
+    assert first["resets"] == [ws] and first["has_more"]
+    assert (await alice.delete(f"/workspaces/{ws}/members/{bob.id}")).status_code == 204
+    assert (
+        await alice.post(f"/workspaces/{ws}/members", json={"username": bob.username})
+    ).status_code == 201
+    pages = await replica.pull(limit=2)
+    assert pages[0]["resets"] == [ws]
+    assert replica.rows == await server_state(bob)

@@ -153,6 +153,8 @@ async def _workspace(
         if moved is not None:
             return moved
         position = None  # history pruned past the cursor
+    if isinstance(position, Snap) and not joined_seq <= position.head <= head:
+        position = None  # rejoined, or the database was restored, since the snapshot began
     if not isinstance(position, Snap):
         position = Snap(head)
         page.resets.append(workspace_id)
