@@ -86,14 +86,15 @@ async def begin(request: Request, *, refuse: str | None) -> Pending | None:
     return pending
 
 
-async def check(conn: HTTPConnection, database: Database, user_id: int) -> None:
-    """Replay the stored answer to this user's key, if there is one."""
+async def check(conn: HTTPConnection, session: AsyncSession, user_id: int) -> None:
+    """Replay the stored answer to this user's key, if there is one. Read in the
+    request's own session: on SQLite its write transaction begins here, so a duplicate
+    waits for the first request's commit and finds its answer."""
     pending: Pending | None = conn.scope.get("state", {}).get(_STATE)
     if pending is None:
         return
     pending.user_id = user_id
-    async with database.session(write=False) as session:
-        stored = await _stored(session, user_id, pending.key)
+    stored = await _stored(session, user_id, pending.key)
     if stored is not None:
         _require_same(stored, pending)
         raise Replay(stored)

@@ -41,7 +41,7 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
 async def get_token_claims(
-    conn: HTTPConnection, token: Annotated[str | None, Depends(_bearer)]
+    conn: HTTPConnection, token: Annotated[str | None, Depends(_bearer)], session: DbSession
 ) -> AccessClaims:
     """Who the bearer token says is signed in, before any database read: a route that
     loads its own rows can load the user in the same statement (see `tasks.deps`)."""
@@ -66,7 +66,7 @@ async def get_token_claims(
             raise Forbidden(
                 "This API token has only the read scope; writes need a token with the write scope."
             )
-        await idempotency.check(conn, database, claims.user_id)
+        await idempotency.check(conn, session, claims.user_id)
         write_limit: WriteLimit = conn.app.state.write_limit
         await service.charge_write(write_limit, claims.user_id)
     return claims
