@@ -12,10 +12,12 @@ Implemented once, around every REST operation (`routing.ApiRoute`):
    and only then does the transaction really commit, with the change, its events and the
    answer together: a crash cannot keep the change and lose the answer.
 
-Two requests with the same key at once both run; the second one's insert of the key
-waits for the first to commit (PostgreSQL's unique index; SQLite's single writer), then
-fails, and its transaction is rolled back (its change and events with it) and the
-first answer is replayed. Only successful (2xx) answers are stored: a refused request
+A duplicate sent while the first is in flight waits for it and gets its answer: on
+SQLite its lookup begins its write transaction, which waits for the first's commit; on
+PostgreSQL both run, and the second one's insert of the key waits on the unique index
+for the first to commit, then fails: its transaction is rolled back (its change and
+events with it) and the first answer is replayed. A duplicate refused by a rule the
+first one's change tripped (a member already added) is answered the same way. Only successful (2xx) answers are stored: a refused request
 changed nothing, and the same key may be sent again.
 """
 
