@@ -191,16 +191,25 @@ async def test_a_read_token_opens_the_sockets_and_revoking_it_closes_them_with_4
     assert code == 4401 and "revoked" in seen[-1]["data"]["detail"]
 
 
-async def test_an_expired_token_cannot_open_a_socket(server: Server, live: Api) -> None:
+async def test_a_tokens_socket_closes_with_4401_when_the_token_expires(
+    server: Server, live: Api
+) -> None:
     alice = await live.user()
-    r = await alice.post(
-        "/tokens",
-        json={"name": "x", "scopes": ["read"], "expires_at": "2001-01-01T00:00:00Z"},
-    )
-    assert r.status_code == 422
+    soon = datetime.now(UTC) + timedelta(seconds=3)
+    created = await mint(alice, "read", expires_at=soon.isoformat())
+    sock = await Socket.open(server.ws_url, "notifications", created["token"])
+    await sock.recv_type("connected")
+    code, seen = await sock.closed_with(timeout=30)
+    assert code == 4401 and seen[-1]["data"]["code"] == "token_expired"
+    refused = await Socket.open(server.ws_url, "notifications", created["token"])
+    code, seen = await refused.closed_with()
+    assert code == 4401 and "expired" in seen[-1]["data"]["detail"]
+
+
+async def test_an_unknown_token_cannot_open_a_socket(server: Server) -> None:
     sock = await Socket.open(server.ws_url, "notifications", "ot_not-a-token")
-    code, _ = await sock.closed_with()
-    assert code == 4401
+    code, seen = await sock.closed_with()
+    assert code == 4401 and "unknown or revoked" in seen[-1]["data"]["detail"]
 
 
 @pytest.mark.scaled
