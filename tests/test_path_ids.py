@@ -28,7 +28,9 @@ async def _real_ids(alice: User) -> dict[str, str]:
     await alice.post(f"/tasks/{task['id']}/complete")  # notifies alice, who owns the task
     notification = (await alice.get("/notifications")).json()["items"][0]["id"]
     focus = await alice.post("/focus-sessions", json={"workspace_id": ws, "title": "F"})
+    token = await alice.post("/tokens", json={"name": "t", "scopes": ["read"]})
     return {
+        "token_id": str(token.json()["id"]),
         "workspace_id": str(ws),
         "task_id": str(task["id"]),
         "user_id": str(member.json()["user_id"]),

@@ -16,7 +16,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from onetask import __version__
+from onetask import __version__, idempotency
+from onetask.api_tokens.router import router as api_tokens_router
 from onetask.auth.janitor import RefreshTokenJanitor
 from onetask.auth.ratelimit import (
     MemoryLoginCounter,
@@ -47,6 +48,8 @@ from onetask.realtime.hub import Hub
 from onetask.realtime.pages import router as pages_router
 from onetask.realtime.relay import Relay
 from onetask.scheduler import Scheduler
+from onetask.routing import NO_IDEMPOTENCY
+from onetask.sync.router import router as sync_router
 from onetask.tasks.router import router as tasks_router
 from onetask.webhooks.router import router as webhooks_router
 from onetask.webhooks.work import Webhooks
@@ -62,6 +65,8 @@ _TAGS = [
     "notifications",
     "focus sessions",
     "webhooks",
+    "sync",
+    "api tokens",
     "real-time",
     "operations",
 ]
@@ -123,6 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         focus_router,
         webhooks_router,
         users_router,
+        sync_router,
+        api_tokens_router,
         auth_router,
         ws_router,
     ):
@@ -304,6 +311,7 @@ def _register_problem_schema(app: FastAPI) -> None:
             "ProblemField", Problem.model_json_schema()["$defs"]["ProblemField"]
         )
         _document_write_limit(schema)
+        _document_idempotency_key(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -316,6 +324,26 @@ def _document_write_limit(schema: dict[str, Any]) -> None:
             responses = operation.get("responses", {})
             if method in ("post", "put", "patch", "delete") and "security" in operation:
                 responses.setdefault("429", problems(429)[429])
+
+
+def _document_idempotency_key(schema: dict[str, Any]) -> None:
+    """Every signed-in write takes an `Idempotency-Key` (see `onetask.idempotency`)."""
+    header = {
+        "name": idempotency.HEADER,
+        "in": "header",
+        "required": False,
+        "description": "Makes a retry safe: a request repeated with the same key (yours, "
+        "kept at least 24 h) gets the first answer again, with `Idempotent-Replayed: "
+        "true`, and changes nothing. The same key with another method, path or body: 422.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH},
+    }
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in ("post", "put", "patch", "delete") or "security" not in operation:
+                continue
+            if NO_IDEMPOTENCY in operation:
+                continue
+            operation.setdefault("parameters", []).append(header)
 
 
 class BodyLimit:

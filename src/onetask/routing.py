@@ -22,9 +22,15 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from onetask.errors import InvalidInput, input_error
+from onetask import idempotency
+from onetask.auth.deps import get_token_claims
+from onetask.errors import InvalidInput, OneTaskError, input_error
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# An operation that answers with a secret sets this in its `openapi_extra`, with the
+# reason: its answer is never stored, so it takes no Idempotency-Key.
+NO_IDEMPOTENCY = "x-no-idempotency-key"
 _NAMED_AT_MOST = 5  # unknown parameters named in one answer
 _NAME_CHARS = 64  # of each, echoed back
 
@@ -39,6 +45,7 @@ class ApiRoute(APIRoute):
         takes_form = isinstance(body, Form)
         takes_json = body is not None and not takes_form
         form_example = _form_example(body.annotation) if takes_form and body else ""
+        refuse_key = self._refuses_idempotency_key()
 
         async def checked(request: Request) -> Response:
             if request.scope["query_string"]:
@@ -47,15 +54,45 @@ class ApiRoute(APIRoute):
                 await _require_json(request)
             elif takes_form:
                 await _require_form(request, form_example)
+            pending = None
+            if request.scope["method"] in WRITE_METHODS:
+                pending = await idempotency.begin(request, refuse=refuse_key)
             try:
-                return await handler(request)
+                response = await handler(request)
+            except idempotency.Replay as replay:
+                return replay.response
             except (RequestValidationError, HTTPException) as exc:
                 problem = _unparsable_body(exc)
                 if problem is None:
                     raise
                 raise problem from exc
+            except OneTaskError:
+                # Refused, maybe because a concurrent request with the same key did it.
+                replayed = pending and await idempotency.replay_concurrent(
+                    pending, request.app.state.database
+                )
+                if replayed:
+                    return replayed
+                raise
+            if pending is None:
+                return response
+            return await idempotency.finish(request, pending, response, request.app.state.database)
 
         return checked
+
+    def _refuses_idempotency_key(self) -> str | None:
+        if not WRITE_METHODS & set(self.methods or ()):
+            return None
+        reason: str | None = (self.openapi_extra or {}).get(NO_IDEMPOTENCY)
+        if reason is not None:
+            return reason
+        if not _calls(self.dependant, get_token_claims):
+            return "keys belong to a signed-in user, and this operation signs nobody in."
+        return None
+
+
+def _calls(dependant: Dependant, call: Any) -> bool:
+    return dependant.call is call or any(_calls(d, call) for d in dependant.dependencies)
 
 
 def _query_names(dependant: Dependant) -> Iterator[str]:

@@ -142,25 +142,28 @@ async def test_a_members_replay_starts_at_their_membership(live: Api, server: Se
     )
     assert r.status_code == 200, r.text
     added = await alice.post(f"/workspaces/{ws}/members", json={"username": bob.username})
-    assert added.status_code == 201, added.text
-    await alice.task(ws, title="after bob joined")  # seq 3
+    assert added.status_code == 201, added.text  # seq 3: workspace_update member_added
+    await alice.task(ws, title="after bob joined")  # seq 4
     path = f"workspaces/{ws}/tasks"
 
     sock = await Socket.open(server.ws_url, path, bob.token, since=0)
-    assert (await sock.recv())["data"]["seq"] == 3
+    assert (await sock.recv())["data"]["seq"] == 4
     resync = await sock.recv()
     assert resync["type"] == "resync_required"
-    assert resync["data"] == {"reason": "before_membership", "since": 0, "seq": 3}
+    assert resync["data"] == {"reason": "before_membership", "since": 0, "seq": 4}
     await alice.task(ws, title="live")
     assert (await sock.recv())["data"]["title"] == "live"  # nothing from before bob
     await sock.close()
 
     sock = await Socket.open(server.ws_url, path, bob.token, since=2)  # bob's start
-    assert (await sock.recv())["data"]["seq"] == 4
-    assert [(await sock.recv())["seq"] for _ in range(2)] == [3, 4]
+    assert (await sock.recv())["data"]["seq"] == 5
+    replayed = [await sock.recv() for _ in range(3)]
+    assert [m["seq"] for m in replayed] == [3, 4, 5]
+    assert replayed[0]["type"] == "workspace_update" and replayed[0]["action"] == "member_added"
+    assert replayed[0]["data"]["member"]["user_id"] == bob.id
     await sock.close()
 
     sock = await Socket.open(server.ws_url, path, alice.token, since=0)  # alice was there
-    assert (await sock.recv())["data"]["seq"] == 4
-    assert [(await sock.recv())["seq"] for _ in range(4)] == [1, 2, 3, 4]
+    assert (await sock.recv())["data"]["seq"] == 5
+    assert [(await sock.recv())["seq"] for _ in range(5)] == [1, 2, 3, 4, 5]
     await sock.close()

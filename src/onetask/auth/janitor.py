@@ -1,11 +1,13 @@
-"""Deletes refresh-token families that can no longer be used, every so often, in every
-process (the DELETE is idempotent, so concurrent rounds only repeat each other)."""
+"""Deletes refresh-token families that can no longer be used, and idempotency keys past
+their 24 hours, every so often, in every process (the DELETEs are idempotent, so
+concurrent rounds only repeat each other)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
+from onetask import idempotency
 from onetask.auth import service
 from onetask.db import uow
 from onetask.db.engine import Database
@@ -32,6 +34,11 @@ class RefreshTokenJanitor:
         async with self.database.session(write=True) as session:
             deleted = await service.purge_dead_refresh_tokens(session)
             await uow.commit(session)
+        async with self.database.session(write=True) as session:
+            keys = await idempotency.purge(session)
+            await uow.commit(session)
+        if keys:
+            log.info("deleted %d idempotency keys older than 24 h", keys)
         return deleted
 
     async def _run(self) -> None:

@@ -18,10 +18,18 @@ class InvalidToken(Exception):
         self.reason = reason
 
 
+ALL_SCOPES = frozenset({"read", "write"})
+
+
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
     user_id: int
     expires_at: float
+    # Set when the bearer is a personal API token (its id and scopes); a password login's
+    # access token has every scope.
+    api_token_id: int | None = None
+    scopes: frozenset[str] = ALL_SCOPES
+    touch: bool = False  # the API token's last-use time is due to be written
 
 
 def issue_access_token(user_id: int, key: str, ttl_s: int) -> str:

@@ -45,6 +45,7 @@ DEFAULT_EXPECT_TIMEOUT_S = 10.0
 
 EXPECT_ENDPOINT: dict[str, EndpointKind] = {
     "task_update": "tasks",
+    "workspace_update": "tasks",
     "notification": "notifications",
     "notification_read": "notifications",
     "focus_update": "focus",

@@ -12,6 +12,7 @@ from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from onetask.db import uow
 from onetask.db.engine import Database
 
 log = logging.getLogger("onetask")
@@ -27,6 +28,11 @@ def get_database(conn: HTTPConnection) -> Database:
 async def _session(conn: HTTPConnection) -> AsyncIterator[AsyncSession]:
     write = conn.scope["type"] == "http" and conn.scope["method"] not in _READ_METHODS
     session = get_database(conn).session(write=write)
+    state = conn.scope.get("state")
+    if write and state and state.get("defer_commit"):
+        # The route's commit is completed by whoever asked (onetask.idempotency).
+        uow.defer_commits(session)
+        state["db_session"] = session
     try:
         yield session
     finally:

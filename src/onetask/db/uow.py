@@ -23,7 +23,20 @@ def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
     session.info.setdefault("after_commit", []).append(hook)
 
 
+def defer_commits(session: AsyncSession) -> None:
+    """Make `commit` only note that the work is done: whoever deferred it commits later
+    with `commit_deferred`, after adding to the same transaction (see idempotency)."""
+    session.info["commit_deferred"] = True
+
+
+async def commit_deferred(session: AsyncSession) -> None:
+    session.info.pop("commit_deferred", None)
+    await commit(session)
+
+
 async def commit(session: AsyncSession) -> None:
+    if session.info.get("commit_deferred"):
+        return
     hooks: dict[str, BeforeCommit] = session.info.pop("before_commit", {})
     for hook in hooks.values():
         await hook(session)
@@ -46,6 +59,8 @@ async def release(session: AsyncSession) -> None:
     (BEGIN IMMEDIATE), and this process's writers share one connection: every task change
     would wait out the work. Loaded objects stay usable (sessions do not expire them on
     commit); the next statement starts a new transaction."""
+    if session.info.get("commit_deferred"):
+        raise RuntimeError("release() would commit a deferred transaction")
     if session.new or session.dirty or session.deleted or session.info.get("before_commit"):
         raise RuntimeError("release() would commit pending changes")
     await session.commit()

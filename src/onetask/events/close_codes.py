@@ -69,7 +69,7 @@ CLOSE_CODES: dict[int, CloseCode] = {
         CloseCode(
             4401,
             "unauthorized",
-            "missing, invalid or expired token",
+            "missing, invalid, expired or revoked token",
             "get a new token, then reconnect",
             "relogin",
         ),

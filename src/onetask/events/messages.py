@@ -223,8 +223,57 @@ class WorkspaceDeleted(WireModel):
     data: AccessChangeData
 
 
-ChannelMessage = TaskUpdate | NotificationMessage | NotificationRead | FocusUpdate
-ControlMessage = AccessRevoked | WorkspaceDeleted
+class ApiTokenRevokedData(WireModel):
+    token_id: int
+    user_id: int
+
+
+class ApiTokenRevoked(WireModel):
+    """Control channel only: the sockets opened with this personal API token close (4401)."""
+
+    type: Literal["api_token_revoked"] = "api_token_revoked"
+    seq: int = 0
+    data: ApiTokenRevokedData
+
+
+WorkspaceAction = Literal["updated", "member_added", "member_role_changed", "member_removed"]
+
+
+class WorkspaceSummary(WireModel):
+    id: int
+    name: str
+    description: str | None
+    owner_id: int
+    created_at: UTCTime
+    updated_at: UTCTime
+
+
+class MemberSummary(WireModel):
+    user_id: int
+    username: str
+    full_name: str | None
+    role: str
+    joined_at: UTCTime
+
+
+class WorkspaceUpdateData(WireModel):
+    """The workspace as it now is; `member` on the member_* actions (on member_removed,
+    the member as they were) and `actor_id`, who made the change."""
+
+    workspace: WorkspaceSummary
+    member: MemberSummary | None = Field(default=None, exclude_if=_is_none)
+    actor_id: int
+
+
+class WorkspaceUpdate(WireModel):
+    type: Literal["workspace_update"] = "workspace_update"
+    action: WorkspaceAction
+    seq: int = 0
+    data: WorkspaceUpdateData
+
+
+ChannelMessage = TaskUpdate | NotificationMessage | NotificationRead | FocusUpdate | WorkspaceUpdate
+ControlMessage = AccessRevoked | WorkspaceDeleted | ApiTokenRevoked
 LoggedMessage = ChannelMessage | ControlMessage
 
 

@@ -34,6 +34,11 @@ SERVER_MESSAGES = {
     for m in (
         Message("connected", server.Connected, "First message on every connection."),
         Message("taskUpdate", server.TaskUpdate, "A task of the workspace changed."),
+        Message(
+            "workspaceUpdate",
+            server.WorkspaceUpdate,
+            "The workspace was renamed or described, or a member was added, changed role or left.",
+        ),
         Message("notification", server.NotificationMessage, "A new notification for you."),
         Message(
             "notificationRead",
@@ -116,8 +121,9 @@ CHANNELS = [
     Channel(
         "workspaceTasks",
         "/api/v1/ws/workspaces/{workspace_id}/tasks",
-        "Every task change of one workspace. Members of that workspace.",
-        ["taskUpdate", *COMMON_SENT],
+        "Every task change of one workspace, and its workspace and member changes. "
+        "Members of that workspace.",
+        ["taskUpdate", "workspaceUpdate", *COMMON_SENT],
         COMMON_RECEIVED,
         {
             "workspace_id": {
@@ -146,8 +152,9 @@ QUERY = {
     "properties": {
         "token": {
             "type": "string",
-            "description": "Access token from POST /api/v1/auth/login (required). Missing, "
-            "invalid or expired: an error message, then close 4401.",
+            "description": "Access token from POST /api/v1/auth/login, or a personal API "
+            "token (`ot_…`, read scope suffices) (required). Missing, invalid, expired or "
+            "revoked: an error message, then close 4401.",
         },
         "since": {
             "type": "string",

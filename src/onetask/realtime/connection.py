@@ -72,6 +72,7 @@ class Connection:
         "max_queue",
         "metrics",
         "on_slow",
+        "token_id",
         "user_id",
         "username",
         "workspace_id",
@@ -90,8 +91,10 @@ class Connection:
         burst: int,
         transport: FrameWriter | None = None,
         metrics: Metrics | None = None,
+        token_id: int | None = None,
     ) -> None:
         self._send = send
+        self.token_id = token_id  # the personal API token it was opened with
         self._writer = transport
         self.user_id = user_id
         self.username = username

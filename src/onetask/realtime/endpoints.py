@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Receive, Scope, Send
 
 from onetask.auth import repository as users
-from onetask.auth.tokens import InvalidToken, decode_access_token
+from onetask.auth.bearer import verify_bearer
+from onetask.auth.tokens import InvalidToken
 from onetask.config import Settings
 from onetask.db.engine import Database
 from onetask.db.models import User
@@ -204,12 +205,14 @@ async def _admit(
     token = websocket.query_params.get("token")
     if not token:
         raise Refused(4401, "unauthorized", "Pass an access token as ?token=.")
+    database: Database = websocket.app.state.database
     try:
-        claims = decode_access_token(token, settings.signing_key)
+        claims = await verify_bearer(
+            token, settings.signing_key, partial(database.session, write=False)
+        )
     except InvalidToken as exc:
         raise Refused(4401, "unauthorized", f"Access token rejected: {exc.reason}.") from exc
     since = _parse_since(websocket.query_params.get("since"))
-    database: Database = websocket.app.state.database
     async with database.session(write=False) as session:
         user = await users.get_user(session, claims.user_id)
         if user is None:
@@ -235,6 +238,7 @@ async def _admit(
         burst=settings.ws_message_burst,
         transport=frame_writer(websocket.scope),
         metrics=websocket.app.state.metrics,
+        token_id=claims.api_token_id,
     )
     return conn, grant, since
 
@@ -317,7 +321,9 @@ def _auth_handler(settings: Settings, database: Database) -> Handler:
             conn.push(0, error_frame("invalid_field", "auth needs a string `token`."))
             return
         try:
-            claims = decode_access_token(token, settings.signing_key)
+            claims = await verify_bearer(
+                token, settings.signing_key, partial(database.session, write=False)
+            )
         except InvalidToken as exc:
             conn.push(0, error_frame("invalid_token", f"Token rejected: {exc.reason}."))
             return
@@ -335,6 +341,7 @@ def _auth_handler(settings: Settings, database: Database) -> Handler:
             conn.push(0, error_frame("unavailable", "Could not check your access; try again."))
             return
         conn.expires_at = claims.expires_at
+        conn.token_id = claims.api_token_id
         expires = datetime.fromtimestamp(claims.expires_at, UTC)
         conn.push(0, encode(AuthOk(data=AuthOkData(expires_at=expires))))
 

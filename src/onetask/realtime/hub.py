@@ -298,6 +298,11 @@ class Hub:
             for conn in list(self.connections):
                 if conn.workspace_id == workspace_id:
                     conn.close(4404, "not_found", "The workspace was deleted.", flush=False)
+        elif message.get("type") == "api_token_revoked":
+            token_id = data.get("token_id")
+            for conn in list(self.by_user.get(data.get("user_id"), ())):
+                if conn.token_id == token_id:
+                    conn.close(4401, "token_revoked", "The API token was revoked.", flush=False)
 
     # -- connection side ---------------------------------------------------------------
 

@@ -11,7 +11,16 @@ from onetask.db.models import Membership, User, Workspace
 from onetask.errors import Conflict, Forbidden, InvalidInput, NotFound
 from onetask.events import outbox
 from onetask.events.channels import CONTROL, workspace_channel
-from onetask.events.messages import AccessChangeData, AccessRevoked, WorkspaceDeleted
+from onetask.events.messages import (
+    AccessChangeData,
+    AccessRevoked,
+    MemberSummary,
+    WorkspaceAction,
+    WorkspaceDeleted,
+    WorkspaceSummary,
+    WorkspaceUpdate,
+    WorkspaceUpdateData,
+)
 from onetask.workspaces import repository
 from onetask.workspaces.schemas import MemberIn, Role, WorkspaceIn, WorkspacePatch
 
@@ -88,6 +97,7 @@ async def update(session: AsyncSession, acc: Access, patch: WorkspacePatch) -> A
     for field, value in changes.items():
         setattr(acc.workspace, field, value)
     await session.flush()
+    _emit(session, acc, "updated")
     return acc
 
 
@@ -120,6 +130,7 @@ async def add_member(session: AsyncSession, acc: Access, data: MemberIn) -> Memb
         raise Conflict("That user is already a member.")
     found = await repository.get_member(session, acc.workspace.id, user.id)
     assert found is not None
+    _emit(session, acc, "member_added", found)
     return found
 
 
@@ -134,6 +145,7 @@ async def change_role(session: AsyncSession, acc: Access, user_id: int, role: Ro
         await _keep_an_owner(session, acc.workspace, leaving_id=user_id)
     member.role = role
     await session.flush()
+    _emit(session, acc, "member_role_changed", member)
     return member
 
 
@@ -147,10 +159,46 @@ async def remove_member(session: AsyncSession, acc: Access, user_id: int) -> Non
     if member.role == "owner":
         await _keep_an_owner(session, acc.workspace, leaving_id=user_id)
     await repository.remove_member(session, acc.workspace.id, user_id)
+    _emit(session, acc, "member_removed", member)
     event = AccessRevoked(data=AccessChangeData(workspace_id=acc.workspace.id, user_id=user_id))
     outbox.record(session, CONTROL, event)
     for reaction in _when_member_gone.values():
         await reaction(session, acc.workspace.id, user_id)
+
+
+def workspace_summary(workspace: Workspace) -> WorkspaceSummary:
+    return WorkspaceSummary(
+        id=workspace.id,
+        name=workspace.name,
+        description=workspace.description,
+        owner_id=workspace.owner_id,
+        created_at=workspace.created_at,
+        updated_at=workspace.updated_at,
+    )
+
+
+def member_summary(member: Membership) -> MemberSummary:
+    return MemberSummary(
+        user_id=member.user_id,
+        username=member.user.username,
+        full_name=member.user.full_name,
+        role=member.role,
+        joined_at=member.created_at,
+    )
+
+
+def _emit(
+    session: AsyncSession, acc: Access, action: WorkspaceAction, member: Membership | None = None
+) -> None:
+    """Workspace and membership changes are events of the workspace's channel, live to
+    its members and the record `GET /sync` reads."""
+    data = WorkspaceUpdateData(
+        workspace=workspace_summary(acc.workspace),
+        member=member_summary(member) if member is not None else None,
+        actor_id=acc.user_id,
+    )
+    message = WorkspaceUpdate(action=action, data=data)
+    outbox.record(session, workspace_channel(acc.workspace.id), message)
 
 
 def _require_admin(acc: Access, action: str) -> None:
