@@ -47,8 +47,8 @@ from onetask.realtime.focus_socket import FocusLive
 from onetask.realtime.hub import Hub
 from onetask.realtime.pages import router as pages_router
 from onetask.realtime.relay import Relay
-from onetask.scheduler import Scheduler
 from onetask.routing import NO_IDEMPOTENCY
+from onetask.scheduler import Scheduler
 from onetask.sync.router import router as sync_router
 from onetask.tasks.router import router as tasks_router
 from onetask.webhooks.router import router as webhooks_router

@@ -17,8 +17,9 @@ SQLite its lookup begins its write transaction, which waits for the first's comm
 PostgreSQL both run, and the second one's insert of the key waits on the unique index
 for the first to commit, then fails: its transaction is rolled back (its change and
 events with it) and the first answer is replayed. A duplicate refused by a rule the
-first one's change tripped (a member already added) is answered the same way. Only successful (2xx) answers are stored: a refused request
-changed nothing, and the same key may be sent again.
+first one's change tripped (a member already added) is answered the same way. Only
+successful (2xx) answers are stored: a refused request changed nothing, and the same key
+may be sent again.
 """
 
 from __future__ import annotations
