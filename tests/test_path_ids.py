@@ -29,7 +29,15 @@ async def _real_ids(alice: User) -> dict[str, str]:
     notification = (await alice.get("/notifications")).json()["items"][0]["id"]
     focus = await alice.post("/focus-sessions", json={"workspace_id": ws, "title": "F"})
     token = await alice.post("/tokens", json={"name": "t", "scopes": ["read"]})
+    hooks = f"/workspaces/{ws}/webhooks"
+    hook = (await alice.post(hooks, json={"url": "http://127.0.0.1:9/h", "event_types": ["*"]}))
+    assert hook.status_code == 201, hook.text
+    hook_id = hook.json()["id"]
+    assert (await alice.post(f"{hooks}/{hook_id}/ping")).status_code == 202
+    delivery = (await alice.get(f"{hooks}/{hook_id}/deliveries")).json()["items"][0]["id"]
     return {
+        "webhook_id": str(hook_id),
+        "delivery_id": str(delivery),
         "token_id": str(token.json()["id"]),
         "workspace_id": str(ws),
         "task_id": str(task["id"]),

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import get_args
 
-from onetask.events.messages import TaskAction
+from onetask.events.messages import TaskAction, WorkspaceAction
 
 # Message type → its actions (empty: a type without actions is one event type).
 WORKSPACE_MESSAGES: dict[str, tuple[str, ...]] = {
     "task_update": get_args(TaskAction),
+    "workspace_update": get_args(WorkspaceAction),
 }
 EVERYTHING = "*"
 PING = "ping"

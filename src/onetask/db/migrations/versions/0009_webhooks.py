@@ -4,7 +4,7 @@ A webhook's `cursor_seq` is how far its workspace channel's events have become d
 rows; a new webhook starts at the channel's head (it is sent what happens from then on).
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-04 18:30:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import onetask.db.types
 
 revision: str = "0009"
-down_revision: str | None = "0005"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
