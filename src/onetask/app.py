@@ -34,7 +34,7 @@ from onetask.docs import install_docs
 from onetask.errors import Problem, install_error_handlers, problem_response
 from onetask.events.outbox import EVENTS_COMMITTED
 from onetask.focus.router import router as focus_router
-from onetask.focus.scheduler import FocusScheduler
+from onetask.focus.scheduler import FocusPhases
 from onetask.logs import install_redaction
 from onetask.metrics import LoopLag, Metrics
 from onetask.notifications.router import router as notifications_router
@@ -46,6 +46,7 @@ from onetask.realtime.focus_socket import FocusLive
 from onetask.realtime.hub import Hub
 from onetask.realtime.pages import router as pages_router
 from onetask.realtime.relay import Relay
+from onetask.scheduler import Scheduler
 from onetask.tasks.router import router as tasks_router
 from onetask.workspaces.router import router as workspaces_router
 
@@ -153,7 +154,7 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     database.listeners[EVENTS_COMMITTED] = relay.notify
     app.state.database, app.state.hub, app.state.broker = database, hub, broker
     app.state.relay = relay
-    focus_scheduler = FocusScheduler(database, settings)
+    scheduler = Scheduler(database, settings, [FocusPhases()])
     app.state.focus_live = focus_live = FocusLive(database, settings)
     limits_redis = None if settings.uses_memory_broker else _limits_redis(settings)
     app.state.login_limits = _login_limits(settings, limits_redis)
@@ -165,7 +166,7 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     await hub.start()
     await relay.start()
     await focus_live.start()
-    await focus_scheduler.start()
+    await scheduler.start()
     janitor.start()
     database.start(metrics.wal_checkpointed)
     loop_lag = LoopLag(metrics.loop_lag)
@@ -174,7 +175,7 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         yield
     finally:
         loop_lag.stop()
-        await focus_scheduler.stop()
+        await scheduler.stop()
         await hub.stop()
         await focus_live.stop()
         await relay.stop()

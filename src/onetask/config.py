@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from onetask import files
@@ -51,7 +51,7 @@ def without_password(url: str) -> str:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ONETASK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ONETASK_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Path(".onetask")
     database_url: str | None = None
@@ -95,7 +95,15 @@ class Settings(BaseSettings):
     cors_origins: str = ""
 
     presence_grace_s: float = Field(default=5.0, ge=0)
-    focus_tick_interval_s: float = Field(default=1.0, gt=0)
+    # Longest time between a process's polls for timed work (focus phase boundaries and
+    # every other kind); the old name of the setting is still read.
+    scheduler_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "scheduler_interval_s", "ONETASK_SCHEDULER_INTERVAL_S", "ONETASK_FOCUS_TICK_INTERVAL_S"
+        ),
+    )
     # Seconds in a focus "minute": 60 in production; tests shorten phases with it.
     focus_minute_s: float = Field(default=60.0, gt=0)
 

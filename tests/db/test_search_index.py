@@ -4,13 +4,10 @@ the searches on PostgreSQL (its expression must be the queries' own)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-from sqlalchemy import make_url, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -21,26 +18,9 @@ from onetask.db.migrate import upgrade
 from onetask.db.models import Task, User, Workspace
 from onetask.tasks import search
 from tests.conftest import DATABASE_URL, make_settings
+from tests.db.databases import empty_database
 
 BEFORE_SEARCH_INDEX = "0003"
-
-
-@asynccontextmanager
-async def empty_database(tmp_path: Path) -> AsyncIterator[str]:
-    """A database of its own on the suite's back end, dropped afterwards."""
-    if not DATABASE_URL:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        return
-    name = f"onetask_migration_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(DATABASE_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def add_tasks_at_previous_revision(url: str) -> None:

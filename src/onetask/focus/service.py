@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onetask.db import uow
 from onetask.db.models import FocusParticipant, FocusSession, User
 from onetask.db.types import utcnow
 from onetask.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -33,10 +32,10 @@ from onetask.focus import repository, timer
 from onetask.focus.schemas import FocusSessionIn, JoinIn, ParticipantPatch
 from onetask.inputs import id_from_text
 from onetask.notifications import service as notifications
+from onetask.scheduler import wake_after_commit
 from onetask.workspaces import service as workspaces
 
 # Called after a commit that started or resumed a timer (the scheduler wakes up).
-FOCUS_TIMER_CHANGED = "focus_timer_changed"
 _PUBLIC_ID = re.compile(r"focus-([1-9][0-9]*)")
 
 
@@ -406,6 +405,4 @@ async def _require_task_of(session: AsyncSession, fs: FocusSession, task_id: int
 
 
 def _wake_scheduler(session: AsyncSession) -> None:
-    listener = session.info.get("listeners", {}).get(FOCUS_TIMER_CHANGED)
-    if listener is not None:
-        uow.after_commit(session, listener)
+    wake_after_commit(session)
