@@ -46,7 +46,10 @@ from onetask.realtime.focus_socket import FocusLive
 from onetask.realtime.hub import Hub
 from onetask.realtime.pages import router as pages_router
 from onetask.realtime.relay import Relay
+from onetask.reminders.router import router as reminders_router
+from onetask.reminders.service import ReminderWork
 from onetask.scheduler import Scheduler
+from onetask.tasks.overdue import OverdueTasks
 from onetask.tasks.router import router as tasks_router
 from onetask.workspaces.router import router as workspaces_router
 
@@ -118,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notifications_router,
         workspaces_router,
         focus_router,
+        reminders_router,
         users_router,
         auth_router,
         ws_router,
@@ -154,7 +158,7 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     database.listeners[EVENTS_COMMITTED] = relay.notify
     app.state.database, app.state.hub, app.state.broker = database, hub, broker
     app.state.relay = relay
-    scheduler = Scheduler(database, settings, [FocusPhases()])
+    scheduler = Scheduler(database, settings, [FocusPhases(), ReminderWork(), OverdueTasks()])
     app.state.focus_live = focus_live = FocusLive(database, settings)
     limits_redis = None if settings.uses_memory_broker else _limits_redis(settings)
     app.state.login_limits = _login_limits(settings, limits_redis)

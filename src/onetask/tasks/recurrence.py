@@ -10,7 +10,7 @@ dateutil would otherwise accept and loop on (INTERVAL=0).
 
 from __future__ import annotations
 
-from datetime import MAXYEAR, UTC, datetime, timedelta
+from datetime import MAXYEAR, UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrule, rrulestr
@@ -21,9 +21,6 @@ FREQUENCIES = frozenset({"DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
 PARTS = frozenset({"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "WKST"})
 MAX_INTERVAL = 1000
 MAX_COUNT = 10000
-# How far ahead the next occurrence is looked for (a rule such as "Friday the 13th of
-# March" skips up to 11 years).
-HORIZON = timedelta(days=366 * 30)
 
 
 def zone(tz: str) -> ZoneInfo:
@@ -64,58 +61,50 @@ def _check_parts(parts: dict[str, str]) -> None:
         raise InvalidInput("recurrence.rule: COUNT and UNTIL cannot both be given.")
 
 
-def series(rule: str, tz: str, start: datetime) -> rrule:
-    """The rule's occurrences from `start` (the series' first due date), in `tz`."""
-    local = zone(tz)
-    parts = _parts(rule.strip().upper())
-    _check_parts(parts)
+def _read(parts: dict[str, str], dtstart: datetime) -> rrule:
     text = ";".join(f"{name}={value}" for name, value in parts.items())
     try:
-        recurring = rrulestr(text, dtstart=start.astimezone(local))
+        recurring = rrulestr(text, dtstart=dtstart)
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"recurrence.rule is not a valid RRULE: {exc}.") from None
     assert isinstance(recurring, rrule)
     return recurring
 
 
+def series(rule: str, tz: str, start: datetime) -> rrule:
+    """The rule's occurrences from `start` (the series' first due date), in `tz`."""
+    parts = _parts(rule.strip().upper())
+    _check_parts(parts)
+    return _read(parts, start.astimezone(zone(tz)))
+
+
 def validate(rule: str, tz: str, start: datetime) -> str:
-    """The rule, normalized (upper case, no `RRULE:`), if it ever occurs; else 422."""
-    recurring = series(rule, tz, start)
-    if not _ever_occurs(recurring):
+    """The rule, normalized (upper case, no `RRULE:`), if it occurs from `start` on;
+    else 422."""
+    parts = _parts(rule.strip().upper())
+    _check_parts(parts)
+    local_start = start.astimezone(zone(tz))
+    if not _ever_occurs(parts, local_start):
         raise InvalidInput("recurrence.rule has no occurrence at all (like February 30th).")
-    if _bounded(recurring, start + HORIZON).after(start.astimezone(zone(tz)), inc=True) is None:
+    if _read(parts, local_start).after(local_start, inc=True) is None:
         raise InvalidInput("recurrence.rule ends (COUNT or UNTIL) before the task's due date.")
-    return ";".join(f"{k}={v}" for k, v in _parts(rule.strip().upper()).items())
+    return ";".join(f"{name}={value}" for name, value in parts.items())
 
 
-def _ever_occurs(recurring: rrule) -> bool:
+def _ever_occurs(parts: dict[str, str], start: datetime) -> bool:
     """Whether the rule, without COUNT or UNTIL, has any occurrence.
 
-    dateutil searches a rule with no occurrence up to the year 9999 (3 s of CPU for a
-    daily one). The Gregorian calendar repeats every 400 years (whole weeks, months and
+    dateutil searches a rule that has none up to the year 9999 (3 s of CPU for a daily
+    one). The Gregorian calendar repeats every 400 years (whole weeks, months and
     years), so the same rule started a multiple of 400 years later occurs if and only if
-    it occurs at all, and started within 410 years of 9999 its search is short."""
-    first: datetime = recurring._dtstart  # noqa: SLF001 (dateutil has no public accessor)
-    cycles = (MAXYEAR - 10 - first.year) // 400
-    shifted = recurring.replace(
-        dtstart=first.replace(year=first.year + 400 * cycles), count=None, until=None
-    )
-    return shifted.after(shifted._dtstart, inc=True) is not None  # noqa: SLF001
-
-
-def _bounded(recurring: rrule, end: datetime) -> rrule:
-    """The rule cut off at `end` (unless COUNT bounds it), so that the search for the
-    next occurrence of a rule that occurs rarely stops there."""
-    if recurring._count is not None:  # noqa: SLF001
-        return recurring
-    until = recurring._until  # noqa: SLF001
-    cut = end if until is None else min(until, end.astimezone(until.tzinfo))
-    return recurring.replace(until=cut)
+    it occurs at all, and started within 410 years of 9999 its search is short. A rule
+    that occurs at all occurs again within 400 years, so no later search is long."""
+    endless = {name: value for name, value in parts.items() if name not in ("COUNT", "UNTIL")}
+    later = start.replace(year=start.year + 400 * ((MAXYEAR - 10 - start.year) // 400))
+    return _read(endless, later).after(later, inc=True) is not None
 
 
 def next_due(rule: str, tz: str, start: datetime, after: datetime) -> datetime | None:
-    """The first occurrence strictly after `after`, in UTC; None when the series is over
-    (or, for a rule that occurs less than once in `HORIZON`, not soon enough to matter)."""
-    recurring = _bounded(series(rule, tz, start), after + HORIZON)
-    found = recurring.after(after.astimezone(zone(tz)), inc=False)
+    """The first occurrence strictly after `after`, in UTC; None when the series is over."""
+    found = series(rule, tz, start).after(after.astimezone(zone(tz)), inc=False)
     return None if found is None else found.astimezone(UTC)
