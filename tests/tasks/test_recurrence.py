@@ -107,9 +107,7 @@ async def test_the_time_zone_defaults_to_the_users(api: Api) -> None:
     r = await alice.patch("/users/me", json={"timezone": "America/New_York"})
     assert r.status_code == 200, r.text
     ws = await alice.workspace()
-    task = await alice.task(
-        ws, due_date="2027-07-01T13:00:00Z", recurrence={"rule": "FREQ=YEARLY"}
-    )
+    task = await alice.task(ws, due_date="2027-07-01T13:00:00Z", recurrence={"rule": "FREQ=YEARLY"})
     assert task["recurrence"]["tz"] == "America/New_York"
     assert task["recurrence"]["next_due_date"] == "2028-07-01T13:00:00Z"
 
