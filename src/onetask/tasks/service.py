@@ -113,10 +113,10 @@ async def update(
     await _apply(session, task, values)
     if "status" in changed or "due_date" in changed:
         await _timed_work_moved(session, task, due_moved="due_date" in changed)
-    if action == "completed" and task.recurrence_rule is not None:
-        await _next_occurrence(session, task, actor)
     kinds = frozenset(k if not k.startswith("recurrence_") else "recurrence" for k in changed)
     await _emit(session, TaskChange(task, action, actor, previous_assignee, kinds))
+    if action == "completed" and task.recurrence_rule is not None:
+        await _next_occurrence(session, task, actor)  # announced after the completion
     return task
 
 
