@@ -246,3 +246,19 @@ def test_a_smoke_run_is_judged_against_no_target() -> None:
         "commit_latency": [_latency_run("sqlite+memory", 1, 3.0, rate=50)],
     }
     assert harness.targets(smoke) == []
+
+
+def test_reminders_bench_measures_the_idle_server_with_and_without_reminders() -> None:
+    bench = [sys.executable, str(ROOT / "bench" / "reminders.py")]
+    done = subprocess.run(
+        [*bench, "--reminders", "500", "--seconds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    header, row = done.stdout.splitlines()[1:3]
+    assert header.split()[-3:] == ["(baseline)", "500", "ratio"]
+    cells = row.split()
+    assert cells[:3] == ["ms", "CPU", "/"] and cells[3] == "s"
+    assert all(float(cell) >= 0 for cell in cells[4:6]), row

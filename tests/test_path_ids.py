@@ -25,6 +25,9 @@ async def _real_ids(alice: User) -> dict[str, str]:
     ws = await alice.workspace()
     member = await alice.post(f"/workspaces/{ws}/members", json={"username": f"b{alice.username}"})
     task = await alice.task(ws, assignee_id=member.json()["user_id"])
+    reminder = await alice.post(
+        f"/tasks/{task['id']}/reminders", json={"at": "2099-01-01T00:00:00Z"}
+    )
     await alice.post(f"/tasks/{task['id']}/complete")  # notifies alice, who owns the task
     notification = (await alice.get("/notifications")).json()["items"][0]["id"]
     focus = await alice.post("/focus-sessions", json={"workspace_id": ws, "title": "F"})
@@ -44,6 +47,7 @@ async def _real_ids(alice: User) -> dict[str, str]:
         "user_id": str(member.json()["user_id"]),
         "notification_id": str(notification),
         "session_id": focus.json()["id"],
+        "reminder_id": str(reminder.json()["id"]),
     }
 
 

@@ -47,9 +47,12 @@ from onetask.realtime.focus_socket import FocusLive
 from onetask.realtime.hub import Hub
 from onetask.realtime.pages import router as pages_router
 from onetask.realtime.relay import Relay
+from onetask.reminders.router import router as reminders_router
+from onetask.reminders.service import ReminderWork
 from onetask.routing import NO_IDEMPOTENCY
 from onetask.scheduler import Scheduler
 from onetask.sync.router import router as sync_router
+from onetask.tasks.overdue import OverdueTasks
 from onetask.tasks.router import router as tasks_router
 from onetask.webhooks.router import router as webhooks_router
 from onetask.webhooks.work import Webhooks
@@ -127,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workspaces_router,
         focus_router,
         webhooks_router,
+        reminders_router,
         users_router,
         sync_router,
         api_tokens_router,
@@ -171,7 +175,9 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     database.listeners[EVENTS_COMMITTED] = events_committed
     app.state.database, app.state.hub, app.state.broker = database, hub, broker
     app.state.relay = relay
-    scheduler = Scheduler(database, settings, [FocusPhases(), *webhooks.kinds])
+    scheduler = Scheduler(
+        database, settings, [FocusPhases(), ReminderWork(), OverdueTasks(), *webhooks.kinds]
+    )
     app.state.focus_live = focus_live = FocusLive(database, settings)
     limits_redis = None if settings.uses_memory_broker else _limits_redis(settings)
     app.state.login_limits = _login_limits(settings, limits_redis)

@@ -49,13 +49,14 @@ async def add_tasks_at_previous_revision(url: str) -> None:
             ("Groceries", "bread, eggs and MILK: buy on Friday"),
             ("Pay rent", "before the 5th"),
         ]:
-            session.add(
-                Task(
-                    workspace_id=workspace.id,
-                    user_id=owner.id,
-                    title=title,
-                    description=description,
-                )
+            # In SQL too: later revisions add task columns (`overdue_at`, `recurrence_*`).
+            await session.execute(
+                text(
+                    "INSERT INTO tasks (workspace_id, user_id, title, description, status, "
+                    "priority, created_at, updated_at, version) VALUES (:w, :u, :t, :d, "
+                    "'todo', 'medium', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)"
+                ),
+                {"w": workspace.id, "u": owner.id, "t": title, "d": description},
             )
         await session.commit()
     await engine.dispose()

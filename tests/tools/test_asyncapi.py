@@ -19,7 +19,7 @@ from jsonschema import Draft7Validator, Draft202012Validator
 from pydantic import BaseModel
 
 from onetask.events import client_messages
-from onetask.events.messages import ResyncRequiredData
+from onetask.events.messages import NotificationType, ResyncRequiredData
 from onetask.realtime.asyncapi import CHANNELS, CLIENT_MESSAGES, SERVER_MESSAGES, document
 from onetask.realtime.endpoints import router as websocket_routes
 from tests.conftest import Api
@@ -274,3 +274,11 @@ async def test_captured_messages_match_the_schemas(live: Api, server: Server) ->
     }
     assert {"connected", "notification", "notification_read"} <= capture.seen["notifications"]
     assert "focus_update:participant_joined" in capture.seen["focusSession"]
+
+
+def test_notification_types_are_listed_with_the_reminder_and_overdue_ones() -> None:
+    schemas = DOC["components"]["schemas"]
+    [data] = [s for name, s in schemas.items() if name.startswith("NotificationData")]
+    kinds = data["properties"]["type"]["enum"]
+    assert {"task_reminder", "task_overdue"} <= set(kinds)
+    assert set(kinds) == set(get_args(NotificationType))

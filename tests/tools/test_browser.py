@@ -160,6 +160,29 @@ async def test_ws_test_page_reconnects_and_resumes_after_a_restart(
         server.stop()
 
 
+async def test_ws_test_page_sets_a_reminder_and_shows_it_fire(live: Api, server: Server) -> None:
+    alice = await live.user()
+    workspace = await alice.workspace("Reminders")
+    async with chromium() as page:
+        await log_in(page, server, alice.username, workspace)
+        await page.click("#connect-notifications")
+        await page.wait_for(f"!!document.querySelector({entries('notifications', 'connected')})")
+        await page.click("#remind-me")
+        fired = await page.wait_for(
+            f"[...document.querySelectorAll({entries('notifications', 'notification')})]"
+            ".map(e => e.querySelector('summary').textContent)"
+            ".find(t => t.includes('notification:task_reminder'))",
+            timeout=30,
+        )
+        assert "Task Reminder" in fired
+        types = await page.eval(
+            "[...document.querySelectorAll('#notification-types td:first-child')]"
+            ".map(td => td.textContent)"
+        )
+        assert {"task_reminder", "task_overdue"} <= set(types)
+        assert not [line for line in page.console if line.startswith("EXCEPTION")]
+
+
 async def test_page_close_code_table_is_the_servers(live: Api, server: Server) -> None:
     async with chromium() as page:
         await page.goto(server.url + "/ws-test")

@@ -111,6 +111,7 @@ class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         Index("ix_tasks_workspace_created", "workspace_id", "created_at", "id"),
+        Index("uq_tasks_follows_id", "follows_id", unique=True),
         {"sqlite_autoincrement": True},
     )
 
@@ -128,6 +129,37 @@ class Task(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # When the assignee is told the task is overdue: the due date while the task is open
+    # and that notice is still to come, else NULL (the scheduler's index on due work).
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # RFC 5545 RRULE, its IANA time zone, and the series' first due date (COUNT and the
+    # time of day count from it); all NULL on a task that does not repeat.
+    recurrence_rule: Mapped[str | None] = mapped_column(String(500))
+    recurrence_tz: Mapped[str | None] = mapped_column(String(64))
+    recurrence_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The recurring task whose completion created this one: unique, so one completion
+    # makes at most one next occurrence, however many processes race.
+    # (No foreign key: SQLite could only add one by rebuilding the table.)
+    follows_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class TaskReminder(Base):
+    """A reminder of a task for one recipient: at a moment (`at`) or `before_s` seconds
+    before the task's due date. `fire_at` is when it fires next, NULL while it is not
+    pending (fired, task completed or deleted, no due date, or its moment passed)."""
+
+    __tablename__ = "task_reminders"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    before_s: Mapped[int | None] = mapped_column(Integer)
+    fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = _created_at()
 
 
 class Notification(Base):

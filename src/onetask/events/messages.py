@@ -11,6 +11,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+NotificationType = Literal[
+    "task_assigned",
+    "task_updated",
+    "task_completed",
+    "task_deleted",
+    "task_reminder",
+    "task_overdue",
+    "focus_invite",
+    "system",
+]
 TaskAction = Literal["created", "updated", "completed", "deleted", "restored"]
 FocusAction = Literal[
     "participant_joined",
@@ -42,6 +52,12 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TaskRecurrence(WireModel):
+    rule: str
+    tz: str
+    next_due_date: UTCTime | None
+
+
 class TaskData(WireModel):
     id: int
     title: str
@@ -58,6 +74,9 @@ class TaskData(WireModel):
     created_at: UTCTime
     updated_at: UTCTime
     deleted_at: UTCTime | None
+    # Recurring tasks only (left out otherwise): the rule, and the occurrence it follows.
+    recurrence: TaskRecurrence | None = Field(default=None, exclude_if=_is_none)
+    follows_id: int | None = Field(default=None, exclude_if=_is_none)
 
 
 class TaskUpdate(WireModel):
@@ -75,7 +94,7 @@ class NotificationData(WireModel):
     read: bool
     related_entity_type: str | None
     related_entity_id: int | str | None
-    type: str
+    type: NotificationType
 
 
 class NotificationMessage(WireModel):

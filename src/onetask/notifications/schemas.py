@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from onetask.events.messages import UTCTime
+from onetask.events.messages import NotificationType, UTCTime
 
-NotificationType = Literal[
-    "task_assigned", "task_updated", "task_completed", "task_deleted", "focus_invite", "system"
-]
+__all__ = ["NotificationType"]
 
 
 class NotificationOut(BaseModel):

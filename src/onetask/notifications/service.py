@@ -7,7 +7,7 @@ Every notification is stored and pushed in the caller's transaction: the row and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -165,7 +165,7 @@ def wire_data(row: Notification) -> NotificationData:
         read=row.read,
         related_entity_type=row.related_entity_type,
         related_entity_id=entity_id(row.related_entity_id),
-        type=row.type,
+        type=cast(NotificationType, row.type),
     )
 
 

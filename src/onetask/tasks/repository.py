@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -80,3 +82,35 @@ async def page(session: AsyncSession, workspace_id: int, f: TaskFilters) -> list
         query = query.where(pagination.after_cursor(f.sort, f.cursor))
     query = query.order_by(*pagination.order_by(f.sort)).limit(f.limit + 1)
     return list((await session.execute(query)).scalars())
+
+
+async def successor_of(session: AsyncSession, task_id: int) -> int | None:
+    """The id of the occurrence that a recurring task's completion created, if any."""
+    query = select(Task.id).where(Task.follows_id == task_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def overdue_due(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    """Tasks whose overdue notice is due, through the index on `overdue_at`."""
+    query = select(Task.id).where(Task.overdue_at <= now).order_by(Task.overdue_at).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def next_overdue_at(session: AsyncSession) -> datetime | None:
+    value: datetime | None = (
+        await session.execute(select(func.min(Task.overdue_at)))
+    ).scalar_one_or_none()
+    return value
+
+
+async def claim_overdue(session: AsyncSession, task_id: int, now: datetime) -> Task | None:
+    """Take the task's overdue notice: exactly one transaction matches the row."""
+    statement = (
+        update(_TASKS)
+        .where(_TASKS.c.id == task_id, _TASKS.c.overdue_at <= now)
+        .values(overdue_at=None)
+    )
+    result: CursorResult[Any] = await session.execute(statement)  # type: ignore[assignment]
+    if result.rowcount != 1:
+        return None
+    return await session.get(Task, task_id, populate_existing=True)

@@ -1,11 +1,21 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
+from onetask.db.models import Task
+from onetask.db.types import utcnow
 from onetask.events.messages import UTCTime
 from onetask.inputs import AwareDatetime, Id, StorableText
+from onetask.tasks import recurrence
 from onetask.tasks.search import has_words
 
 Status = Literal["todo", "in_progress", "done"]
@@ -28,6 +38,31 @@ Sort = Literal[
 ]
 
 
+class RecurrenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="An RFC 5545 RRULE: FREQ=DAILY|WEEKLY|MONTHLY|YEARLY, with INTERVAL, "
+        "BYDAY, BYMONTHDAY, BYMONTH, COUNT or UNTIL (UTC, `…Z`), e.g. `FREQ=WEEKLY;BYDAY=MO,WE`",
+        examples=["FREQ=WEEKLY;BYDAY=MO,WE"],
+    )
+    tz: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description="IANA time zone the rule's days and times are in (e.g. Europe/Paris); "
+        "default your profile's `timezone`",
+        examples=["Europe/Paris"],
+    )
+
+
+class RecurrenceOut(BaseModel):
+    rule: str
+    tz: str
+    next_due_date: UTCTime | None = Field(
+        description="The due date of the occurrence that completing this task creates now; "
+        "null when the series is over"
+    )
+
+
 class TaskIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -37,6 +72,9 @@ class TaskIn(BaseModel):
     priority: Priority = "medium"
     due_date: AwareDatetime | None = None
     assignee_id: Id | None = None
+    recurrence: RecurrenceIn | None = Field(
+        default=None, description="Repeat the task (needs a due_date); see the README"
+    )
 
 
 class TaskPatch(BaseModel):
@@ -50,6 +88,7 @@ class TaskPatch(BaseModel):
     priority: Priority | None = None
     due_date: AwareDatetime | None = None
     assignee_id: Id | None = None
+    recurrence: RecurrenceIn | None = Field(default=None, description="`null` stops repeating")
 
 
 class TaskOut(BaseModel):
@@ -69,6 +108,34 @@ class TaskOut(BaseModel):
     updated_at: UTCTime
     deleted_at: UTCTime | None
     version: int
+    recurrence: RecurrenceOut | None = None
+    follows_id: int | None = Field(
+        default=None, description="The recurring task whose completion created this one"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_task(cls, value: Any) -> Any:
+        if not isinstance(value, Task):
+            return value
+        fields = {name: getattr(value, name) for name in _TASK_COLUMNS}
+        return {**fields, "recurrence": recurrence_out(value)}
+
+
+_TASK_COLUMNS = [
+    *("id", "workspace_id", "user_id", "assignee_id", "title", "description", "status"),
+    *("priority", "due_date", "completed_at", "created_at", "updated_at", "deleted_at"),
+    *("version", "follows_id"),
+]
+
+
+def recurrence_out(task: Task) -> RecurrenceOut | None:
+    rule, tz, start = task.recurrence_rule, task.recurrence_tz, task.recurrence_start
+    if rule is None or tz is None or start is None:
+        return None
+    after = max(d for d in (task.due_date, utcnow()) if d is not None)
+    next_due_date = recurrence.next_due(rule, tz, start, after)
+    return RecurrenceOut(rule=rule, tz=tz, next_due_date=next_due_date)
 
 
 class TaskPage(BaseModel):

@@ -1,7 +1,7 @@
 """personal API tokens and idempotency keys
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-04 18:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from onetask.db.types import UTCDateTime
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
