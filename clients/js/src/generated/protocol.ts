@@ -146,6 +146,17 @@ export interface FocusUpdate {
 }
 /**
  * This interface was referenced by `AllMessages`'s JSON-Schema
+ * via the `definition` "MemberSummary".
+ */
+export interface MemberSummary {
+  full_name: string | null;
+  joined_at: string | null;
+  role: string;
+  user_id: number;
+  username: string;
+}
+/**
+ * This interface was referenced by `AllMessages`'s JSON-Schema
  * via the `definition` "NotificationData".
  */
 export interface NotificationData {
@@ -156,7 +167,15 @@ export interface NotificationData {
   related_entity_id: number | string | null;
   related_entity_type: string | null;
   title: string;
-  type: string;
+  type:
+    | "task_assigned"
+    | "task_updated"
+    | "task_completed"
+    | "task_deleted"
+    | "task_reminder"
+    | "task_overdue"
+    | "focus_invite"
+    | "system";
 }
 /**
  * This interface was referenced by `AllMessages`'s JSON-Schema
@@ -252,14 +271,25 @@ export interface TaskData {
   deleted_at: string | null;
   description: string | null;
   due_date: string | null;
+  follows_id?: number | null;
   id: number;
   priority: string;
+  recurrence?: TaskRecurrence | null;
   status: string;
   title: string;
   updated_at: string | null;
   user_id: number;
   version: number;
   workspace_id: number;
+}
+/**
+ * This interface was referenced by `AllMessages`'s JSON-Schema
+ * via the `definition` "TaskRecurrence".
+ */
+export interface TaskRecurrence {
+  next_due_date: string | null;
+  rule: string;
+  tz: string;
 }
 /**
  * This interface was referenced by `AllMessages`'s JSON-Schema
@@ -270,6 +300,40 @@ export interface TaskUpdate {
   data: TaskData;
   seq: number;
   type: "task_update";
+}
+/**
+ * This interface was referenced by `AllMessages`'s JSON-Schema
+ * via the `definition` "WorkspaceSummary".
+ */
+export interface WorkspaceSummary {
+  created_at: string | null;
+  description: string | null;
+  id: number;
+  name: string;
+  owner_id: number;
+  updated_at: string | null;
+}
+/**
+ * This interface was referenced by `AllMessages`'s JSON-Schema
+ * via the `definition` "WorkspaceUpdate".
+ */
+export interface WorkspaceUpdate {
+  action: "updated" | "member_added" | "member_role_changed" | "member_removed";
+  data: WorkspaceUpdateData;
+  seq: number;
+  type: "workspace_update";
+}
+/**
+ * The workspace as it now is; `member` on the member_* actions (on member_removed,
+ * the member as they were) and `actor_id`, who made the change.
+ *
+ * This interface was referenced by `AllMessages`'s JSON-Schema
+ * via the `definition` "WorkspaceUpdateData".
+ */
+export interface WorkspaceUpdateData {
+  actor_id: number;
+  member?: MemberSummary | null;
+  workspace: WorkspaceSummary;
 }
 
 /** What the server sends on /api/v1/ws/focus-sessions/{session_id}. */
@@ -283,7 +347,7 @@ export type NotificationsServerMessage = NotificationMessage | NotificationRead 
 export type NotificationsClientMessage = Ping | Auth;
 
 /** What the server sends on /api/v1/ws/workspaces/{workspace_id}/tasks. */
-export type WorkspaceTasksServerMessage = TaskUpdate | Connected | Pong | AuthOk | Error | ResyncRequired;
+export type WorkspaceTasksServerMessage = TaskUpdate | WorkspaceUpdate | Connected | Pong | AuthOk | Error | ResyncRequired;
 /** What a client may send on /api/v1/ws/workspaces/{workspace_id}/tasks. */
 export type WorkspaceTasksClientMessage = Ping | Auth;
 
@@ -345,7 +409,7 @@ export const CLOSE_CODES: Readonly<Record<number, CloseCodeInfo>> = {
     "action": "stop"
   },
   "4401": {
-    "meaning": "missing, invalid or expired token",
+    "meaning": "missing, invalid, expired or revoked token",
     "clientShould": "get a new token, then reconnect",
     "action": "relogin"
   },
