@@ -7,10 +7,8 @@ missing browser fails these tests instead of skipping them.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -18,7 +16,7 @@ import httpx
 from onetask.events.close_codes import CLOSE_CODES
 from tests.conftest import GUIDE_NOTIFICATION_FIELDS, Api
 from tests.e2e.servers import Server
-from tests.tools.browser import Page, chromium, skip_outside_ci
+from tests.tools.browser import Page, chromium, serve_static, skip_outside_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -213,28 +211,9 @@ def test_vendored_guide_example_is_the_guides() -> None:
 
 @contextmanager
 def serve_page(html: str) -> Iterator[str]:
-    """A tiny static site on a loopback port, as a frontend developer's page would be."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = html.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            return None
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    """The page alone, on a loopback port of its own."""
+    with serve_static(lambda _path: (html.encode(), "text/html; charset=utf-8")) as origin:
+        yield f"{origin}/"
 
 
 def guide_page(server: Server, token: str) -> str:

@@ -12,9 +12,7 @@ import json
 import mimetypes
 import shutil
 import subprocess
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ import pytest
 
 from tests.conftest import Api, User
 from tests.e2e.servers import Server
-from tests.tools.browser import Page, chromium, skip_outside_ci
+from tests.tools.browser import Page, chromium, serve_static, skip_outside_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "clients" / "js"
@@ -92,39 +90,19 @@ def page_origin() -> Iterator[str]:
     if not (DIST / "index.js").exists():
         skip_outside_ci(f"{DIST} is not built: run scripts/js (or npm run build in clients/js)")
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?")[0]
-            if path == "/":
-                body, kind = HARNESS.encode(), "text/html; charset=utf-8"
-            elif path.startswith("/onetask-client/"):
-                file = (DIST / path.removeprefix("/onetask-client/")).resolve()
-                if DIST not in file.parents or not file.is_file():
-                    self.send_error(404)
-                    return
-                body = file.read_bytes()
-                kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-                kind = "text/javascript" if file.suffix == ".js" else kind
-            else:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
+    def resolve(path: str) -> tuple[bytes, str] | None:
+        if path == "/":
+            return HARNESS.encode(), "text/html; charset=utf-8"
+        if not path.startswith("/onetask-client/"):
             return None
+        file = (DIST / path.removeprefix("/onetask-client/")).resolve()
+        if DIST not in file.parents or not file.is_file():
+            return None
+        kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        return file.read_bytes(), "text/javascript" if file.suffix == ".js" else kind
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_static(resolve) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")
